@@ -1,0 +1,229 @@
+//! Audit emission: every KMS call, success or failure, yields one CloudTrail-format record, built
+//! here inside the core (so in-process services cannot bypass it) and handed to an [`AuditSink`]
+//! before the response is returned. Records never contain plaintext, ciphertext, key material,
+//! grant tokens or secrets: operations choose explicitly which request members they log.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::identity::CallerType;
+use crate::types::{AccountId, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit sink failed: {0}")]
+pub struct AuditError(pub String);
+
+/// Where audit records go. `record` returns only once the record is durable (for durable sinks);
+/// a failure fails the call (no response without its record).
+#[async_trait]
+pub trait AuditSink: Send + Sync + 'static {
+    async fn record(&self, event: AuditEvent) -> Result<(), AuditError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditResource {
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub resource_type: &'static str,
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
+/// One CloudTrail record (eventVersion 1.11 field set for KMS management events).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub event_version: &'static str,
+    pub user_identity: Value,
+    pub event_time: String,
+    pub event_source: &'static str,
+    pub event_name: String,
+    pub aws_region: String,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: String,
+    pub user_agent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub request_parameters: Option<Value>,
+    pub response_elements: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
+    #[serde(rename = "requestID")]
+    pub request_id: String,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub read_only: bool,
+    pub resources: Vec<AuditResource>,
+    pub event_type: &'static str,
+    pub management_event: bool,
+    pub recipient_account_id: String,
+    #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
+    pub shared_event_id: Option<String>,
+    pub event_category: &'static str,
+    /// Milliseconds since the epoch; the precise time for ordering and queries (not a CloudTrail field).
+    #[serde(skip)]
+    pub event_time_millis: i64,
+}
+
+/// What an operation learns while it runs that belongs in its audit record.
+#[derive(Debug, Default)]
+pub struct Trail {
+    /// Request parameters to log (camelCase, non-secret only). Operations overwrite members whose
+    /// logged form is the resolved one (e.g. Decrypt's `keyId` is the key ARN).
+    pub request_parameters: Option<Map<String, Value>>,
+    pub response_elements: Option<Value>,
+    pub additional_event_data: Map<String, Value>,
+    /// Keys touched: (account, key ARN), in order, without duplicates.
+    pub resources: Vec<(AccountId, String)>,
+}
+
+impl Trail {
+    pub fn with_parameters(params: Map<String, Value>) -> Trail {
+        Trail { request_parameters: Some(params), ..Trail::default() }
+    }
+    pub fn set_param(&mut self, name: &str, value: impl Into<Value>) {
+        self.request_parameters.get_or_insert_with(Map::new).insert(name.to_owned(), value.into());
+    }
+    pub fn add_resource(&mut self, account: &AccountId, arn: &str) {
+        if !self.resources.iter().any(|(_, a)| a == arn) {
+            self.resources.push((account.clone(), arn.to_owned()));
+        }
+    }
+    pub fn set_additional(&mut self, name: &str, value: impl Into<Value>) {
+        self.additional_event_data.insert(name.to_owned(), value.into());
+    }
+}
+
+/// The `userIdentity` block for the caller in `ctx`.
+pub fn user_identity(ctx: &CallContext) -> Value {
+    let c = &ctx.caller;
+    let mut m = Map::new();
+    m.insert("type".into(), c.caller_type.cloudtrail_name().into());
+    m.insert("principalId".into(), c.user_id.clone().into());
+    m.insert("arn".into(), c.arn.clone().into());
+    m.insert("accountId".into(), c.account.as_str().into());
+    if let Some(akid) = &c.access_key_id {
+        m.insert("accessKeyId".into(), akid.clone().into());
+    }
+    match c.caller_type {
+        CallerType::IamUser => {
+            m.insert("userName".into(), c.principal.name.clone().into());
+        }
+        CallerType::AssumedRole => {
+            m.insert(
+                "sessionContext".into(),
+                serde_json::json!({
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": c.principal.principal_id,
+                        "arn": c.principal.arn,
+                        "accountId": c.account.as_str(),
+                        "userName": c.principal.name,
+                    },
+                    "attributes": {
+                        "creationDate": c.principal.created.to_iso8601_seconds(),
+                        "mfaAuthenticated": "false",
+                    }
+                }),
+            );
+        }
+        CallerType::Root => {}
+    }
+    if let Some(svc) = ctx.service_principal.as_ref().or(ctx.via_service.as_ref()) {
+        m.insert("invokedBy".into(), svc.clone().into());
+    }
+    Value::Object(m)
+}
+
+/// Builds the record for one finished call.
+pub fn build_event(
+    ctx: &CallContext,
+    event_name: &str,
+    read_only: bool,
+    now: Timestamp,
+    trail: Trail,
+    error: Option<&KmsError>,
+) -> AuditEvent {
+    // Calls made by a service on a customer's behalf show the service as source and user agent.
+    let service = ctx.service_principal.as_ref().or(ctx.via_service.as_ref());
+    let source_ip = match service {
+        Some(s) => s.clone(),
+        None => ctx.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "AWS Internal".to_owned()),
+    };
+    let user_agent = match service {
+        Some(s) => s.clone(),
+        None => ctx.user_agent.clone().unwrap_or_default(),
+    };
+    let additional = (!trail.additional_event_data.is_empty()).then(|| Value::Object(trail.additional_event_data));
+    AuditEvent {
+        event_version: "1.11",
+        user_identity: user_identity(ctx),
+        event_time: now.to_iso8601_seconds(),
+        event_source: "kms.amazonaws.com",
+        event_name: event_name.to_owned(),
+        aws_region: ctx.region.as_str().to_owned(),
+        source_ip_address: source_ip,
+        user_agent,
+        error_code: error.map(|e| e.aws_code().to_owned()),
+        error_message: error.and_then(|e| {
+            let m = e.to_string();
+            (!m.is_empty()).then_some(m)
+        }),
+        request_parameters: trail.request_parameters.map(Value::Object),
+        response_elements: trail.response_elements,
+        additional_event_data: additional,
+        request_id: ctx.request_id.clone(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+        read_only,
+        resources: trail
+            .resources
+            .into_iter()
+            .map(|(account, arn)| AuditResource {
+                account_id: account.as_str().to_owned(),
+                resource_type: "AWS::KMS::Key",
+                arn,
+            })
+            .collect(),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: ctx.caller.account.as_str().to_owned(),
+        shared_event_id: None,
+        event_category: "Management",
+        event_time_millis: now.millis(),
+    }
+}
+
+/// Keeps the most recent records in memory (bounded); for tests and embedding where durability
+/// is not wanted.
+#[derive(Debug)]
+pub struct MemoryAuditSink {
+    capacity: usize,
+    events: std::sync::Mutex<std::collections::VecDeque<AuditEvent>>,
+}
+
+impl MemoryAuditSink {
+    pub fn new(capacity: usize) -> MemoryAuditSink {
+        MemoryAuditSink { capacity: capacity.max(1), events: std::sync::Mutex::new(Default::default()) }
+    }
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().map(|e| e.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl AuditSink for MemoryAuditSink {
+    async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let mut events = self.events.lock().map_err(|_| AuditError("poisoned".into()))?;
+        if events.len() >= self.capacity {
+            events.pop_front();
+        }
+        events.push_back(event);
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! The KMS service object: the store, the root of trust, the clock, the audit sink and the caches,
+//! and the one entry point [`Kms::call`] through which every operation runs (so audit and
+//! authorization cannot be bypassed by in-process callers).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tresor_crypto::{KeyMaterialId, RootKey, SymmetricKeyMaterial};
+
+use crate::audit::{AuditSink, Trail, build_event};
+use crate::clock::Clock;
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::identity::Identities;
+use crate::ops::Operation;
+use crate::state::{self, KeyOp};
+use crate::store::{KeyRecord, Store, StoreError, material_wrap_purpose};
+use crate::types::{KeyId, KeyRef, KeySpec, Region, alias_arn, key_arn};
+
+/// Tunables of the core.
+#[derive(Clone, Debug)]
+pub struct KmsConfig {
+    /// How long a cached key record may be used before it is re-read from the store. Local writes
+    /// invalidate at once; this bounds staleness of writes made by other nodes.
+    pub key_cache_ttl: Duration,
+    pub key_cache_max_entries: usize,
+    pub identity_cache_ttl: Duration,
+    pub identity_cache_max_entries: usize,
+    /// Customer managed keys per account and region (AWS: 100,000).
+    pub max_keys_per_region: u64,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        KmsConfig {
+            key_cache_ttl: Duration::from_secs(1),
+            key_cache_max_entries: 200_000,
+            identity_cache_ttl: Duration::from_secs(1),
+            identity_cache_max_entries: 100_000,
+            max_keys_per_region: 100_000,
+        }
+    }
+}
+
+/// A key record with its material unwrapped, ready for cryptographic use.
+pub struct LoadedKey {
+    pub record: KeyRecord,
+    pub arn: String,
+    materials: HashMap<KeyMaterialId, Arc<SymmetricKeyMaterial>>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey").field("arn", &self.arn).field("materials", &self.materials.len()).finish()
+    }
+}
+
+impl LoadedKey {
+    fn load(record: KeyRecord, root: &RootKey) -> Result<LoadedKey, KmsError> {
+        let arn = record.arn();
+        let mut materials = HashMap::new();
+        if record.key_spec == KeySpec::SymmetricDefault {
+            for m in &record.materials {
+                let secret = root
+                    .unwrap(&material_wrap_purpose(&arn, &m.id), &m.wrapped)
+                    .map_err(|_| KmsError::internal(format!("key material of {arn} does not unwrap under this root key")))?;
+                let material = SymmetricKeyMaterial::from_secret(secret).map_err(KmsError::internal)?;
+                materials.insert(m.id, Arc::new(material));
+            }
+        }
+        Ok(LoadedKey { record, arn, materials })
+    }
+
+    pub fn material(&self, id: &KeyMaterialId) -> Option<&Arc<SymmetricKeyMaterial>> {
+        self.materials.get(id)
+    }
+
+    /// The current material for new encryptions.
+    pub fn current_material(&self) -> Result<(KeyMaterialId, &Arc<SymmetricKeyMaterial>), KmsError> {
+        let id = self
+            .record
+            .current_material
+            .ok_or_else(|| KmsError::internal(format!("{} has no current key material", self.arn)))?;
+        let m = self.materials.get(&id).ok_or_else(|| KmsError::internal(format!("{} current material missing", self.arn)))?;
+        Ok((id, m))
+    }
+}
+
+struct KeyCache {
+    ttl: Duration,
+    max_entries: usize,
+    entries: Mutex<HashMap<KeyId, (Instant, Arc<LoadedKey>)>>,
+}
+
+impl KeyCache {
+    fn get(&self, region: &Region, key_id: &KeyId) -> Option<Arc<LoadedKey>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, key) = entries.get(key_id)?;
+        (at.elapsed() < self.ttl && &key.record.region == region).then(|| key.clone())
+    }
+    fn put(&self, key: Arc<LoadedKey>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= self.max_entries {
+                // Bounded memory: evict expired entries, and if that is not enough, everything.
+                let ttl = self.ttl;
+                entries.retain(|_, (at, _)| at.elapsed() < ttl);
+                if entries.len() >= self.max_entries {
+                    entries.clear();
+                }
+            }
+            entries.insert(key.record.key_id, (Instant::now(), key));
+        }
+    }
+    fn invalidate(&self, key_id: &KeyId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key_id);
+        }
+    }
+}
+
+/// A resolved key.
+pub struct Resolved {
+    pub key: Arc<LoadedKey>,
+}
+
+pub struct Kms {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) root: Arc<RootKey>,
+    pub(crate) clock: Arc<dyn Clock>,
+    audit: Arc<dyn AuditSink>,
+    keys: KeyCache,
+    identities: Identities,
+    pub(crate) config: KmsConfig,
+}
+
+impl Kms {
+    pub fn new(
+        store: Arc<dyn Store>,
+        root: Arc<RootKey>,
+        clock: Arc<dyn Clock>,
+        audit: Arc<dyn AuditSink>,
+        config: KmsConfig,
+    ) -> Kms {
+        let identities = Identities::new(
+            store.clone(),
+            root.clone(),
+            config.identity_cache_ttl,
+            config.identity_cache_max_entries,
+        );
+        Kms {
+            keys: KeyCache {
+                ttl: config.key_cache_ttl,
+                max_entries: config.key_cache_max_entries,
+                entries: Mutex::new(HashMap::new()),
+            },
+            store,
+            root,
+            clock,
+            audit,
+            identities,
+            config,
+        }
+    }
+
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    pub fn root_key(&self) -> &Arc<RootKey> {
+        &self.root
+    }
+
+    /// Runs one operation: executes it, emits its audit record (success or failure) and only then
+    /// returns. If the record cannot be written the call fails with `KMSInternalException`.
+    pub async fn call<O: Operation>(&self, ctx: &CallContext, op: O) -> Result<O::Output, KmsError> {
+        let mut trail = Trail { request_parameters: op.audit_parameters(), ..Trail::default() };
+        let result = op.execute(self, ctx, &mut trail).await;
+        let event = build_event(ctx, O::NAME, O::READ_ONLY, self.clock.now(), trail, result.as_ref().err());
+        if let Err(e) = self.audit.record(event).await {
+            return Err(KmsError::internal(e));
+        }
+        result
+    }
+
+    /// Records a call that failed before it reached an operation (validation or serialization
+    /// errors found at the protocol edge, after authentication).
+    pub async fn record_rejected(
+        &self,
+        ctx: &CallContext,
+        event_name: &str,
+        read_only: bool,
+        request_parameters: Option<Map<String, Value>>,
+        error: &KmsError,
+    ) -> Result<(), KmsError> {
+        let trail = Trail { request_parameters, ..Trail::default() };
+        let event = build_event(ctx, event_name, read_only, self.clock.now(), trail, Some(error));
+        self.audit.record(event).await.map_err(KmsError::internal)
+    }
+
+    /// Loads a key by region and id, through the cache.
+    pub(crate) async fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        if let Some(k) = self.keys.get(region, key_id) {
+            return Ok(Some(k));
+        }
+        let Some(record) = self.store.get_key(region, key_id).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(LoadedKey::load(record, &self.root)?);
+        self.keys.put(loaded.clone());
+        Ok(Some(loaded))
+    }
+
+    /// Resolves a caller-supplied key identifier in the caller's account and region.
+    ///
+    /// `aliases_allowed` is false for the operations that take only a key id or key ARN.
+    pub(crate) async fn resolve(
+        &self,
+        ctx: &CallContext,
+        input: &str,
+        aliases_allowed: bool,
+        action: &str,
+        trail: &mut Trail,
+    ) -> Result<Resolved, KmsError> {
+        let key_ref = KeyRef::parse(input)?;
+        let (account, key_id) = match key_ref {
+            KeyRef::Id(id) => (ctx.caller.account.clone(), id),
+            KeyRef::Arn { region, account, key_id } => {
+                if region != ctx.region {
+                    return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+                }
+                (account, key_id)
+            }
+            KeyRef::AliasArn { .. } if !aliases_allowed => {
+                return Err(KmsError::InvalidArn("Key Aliases are not supported for this operation.".to_owned()));
+            }
+            KeyRef::AliasName(_) if !aliases_allowed => {
+                return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
+            }
+            KeyRef::AliasArn { region, account, alias_name } => {
+                if region != ctx.region {
+                    return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+                }
+                self.authorize_account(ctx, &account, action, &alias_arn(&region, &account, &alias_name))?;
+                // AWS-DEVIATION: aliases arrive with the key lifecycle work; until then no alias resolves.
+                return Err(KmsError::NotFound(format!("Alias {} is not found.", alias_arn(&region, &account, &alias_name))));
+            }
+            KeyRef::AliasName(name) => {
+                return Err(KmsError::NotFound(format!(
+                    "Alias {} is not found.",
+                    alias_arn(&ctx.region, &ctx.caller.account, &name)
+                )));
+            }
+        };
+        let arn = key_arn(&ctx.region, &account, &key_id);
+        // Cross-account use is decided before the lookup, so a caller learns nothing about keys of
+        // other accounts (not even whether they exist).
+        self.authorize_account(ctx, &account, action, &arn)?;
+        let key = self
+            .load_key(&ctx.region, &key_id)
+            .await?
+            .filter(|k| k.record.account == account)
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
+        trail.add_resource(&key.record.account, &key.arn);
+        Ok(Resolved { key })
+    }
+
+    /// Authorization until key policies are evaluated: a principal may use the keys of its own
+    /// account only.
+    // AWS-DEVIATION: key policies, IAM policies and grants are stored but not yet evaluated.
+    pub(crate) fn authorize_account(
+        &self,
+        ctx: &CallContext,
+        key_account: &crate::types::AccountId,
+        action: &str,
+        resource_arn: &str,
+    ) -> Result<(), KmsError> {
+        if &ctx.caller.account == key_account {
+            Ok(())
+        } else {
+            Err(access_denied(ctx, action, resource_arn))
+        }
+    }
+
+    /// Checks the key's state for `op`.
+    pub(crate) fn check_state(&self, op: KeyOp, key: &LoadedKey) -> Result<(), KmsError> {
+        state::check(op, key.record.state, &key.arn)
+    }
+
+    /// Read-modify-write of a key record with compare-and-set, retried on conflicts.
+    /// `f` may refuse (its error is returned unchanged). The cache entry is invalidated.
+    pub(crate) async fn modify_key<F>(&self, key: &LoadedKey, mut f: F) -> Result<KeyRecord, KmsError>
+    where
+        F: FnMut(&mut KeyRecord) -> Result<(), KmsError> + Send,
+    {
+        let (region, key_id) = (&key.record.region, &key.record.key_id);
+        for _ in 0..16 {
+            let Some(mut record) = self.store.get_key(region, key_id).await? else {
+                return Err(KmsError::NotFound(format!("Key '{}' does not exist", key.arn)));
+            };
+            f(&mut record)?;
+            match self.store.update_key(&record).await {
+                Ok(()) => {
+                    self.keys.invalidate(key_id);
+                    record.version += 1;
+                    return Ok(record);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Conflict(
+            "The request could not be completed because of a concurrent modification. Retry the request.".to_owned(),
+        ))
+    }
+}
+
+/// AWS's modern AccessDenied message.
+pub(crate) fn access_denied(ctx: &CallContext, action: &str, resource_arn: &str) -> KmsError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {resource_arn} because no resource-based policy allows the kms:{action} action",
+        ctx.caller.arn
+    ))
+}

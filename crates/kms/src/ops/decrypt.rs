@@ -1,0 +1,114 @@
+//! Decrypt.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens, context_json, open,
+    params, put, require_symmetric_encryption,
+};
+use crate::audit::Trail;
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::kms::Kms;
+use crate::state::KeyOp;
+use crate::types::{DryRunModifier, EncryptionAlgorithm};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Decrypt {
+    pub ciphertext_blob: Option<Blob>,
+    pub encryption_context: Option<EncryptionContext>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub key_id: Option<String>,
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    pub recipient: Option<Value>,
+    pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<DryRunModifier>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptOutput {
+    pub key_id: String,
+    pub plaintext: SecretBlob,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub key_material_id: String,
+}
+
+/// The `Recipient` parameter needs a Nitro attestation document, which Tresor cannot verify.
+pub(crate) fn reject_recipient(recipient: &Option<Value>) -> Result<(), KmsError> {
+    match recipient {
+        // AWS-DEVIATION: attested Recipient requests (Nitro Enclaves) are not supported.
+        Some(v) if !v.is_null() => Err(KmsError::UnsupportedOperation(
+            "The Recipient parameter (attested enclave requests) is not supported by this server.".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Operation for Decrypt {
+    const NAME: &'static str = "Decrypt";
+    const READ_ONLY: bool = true;
+    type Output = DecryptOutput;
+
+    fn audit_parameters(&self) -> Option<Map<String, Value>> {
+        let mut m = params();
+        put(&mut m, "keyId", self.key_id.clone());
+        put(&mut m, "encryptionContext", self.encryption_context.as_ref().map(context_json));
+        // Always logged, even when the caller did not send it.
+        put(
+            &mut m,
+            "encryptionAlgorithm",
+            Some(self.encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+        );
+        Some(m)
+    }
+
+    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<DecryptOutput, KmsError> {
+        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        reject_recipient(&self.recipient)?;
+        let ec = self.encryption_context.unwrap_or_default();
+        check_encryption_context(&ec, "encryptionContext")?;
+        let dry_run = self.dry_run == Some(true);
+        let ignore_ciphertext = dry_run
+            && self.dry_run_modifiers.as_deref().unwrap_or_default().contains(&DryRunModifier::IgnoreCiphertext);
+        if ignore_ciphertext {
+            // Only authorization and key checks are tested.
+            let key_id = self.key_id.as_deref().ok_or_else(|| {
+                KmsError::validation_plain("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+            })?;
+            let r = kms.resolve(ctx, key_id, true, "Decrypt", trail).await?;
+            trail.set_param("keyId", r.key.arn.clone());
+            kms.check_state(KeyOp::Decrypt, &r.key)?;
+            require_symmetric_encryption(&r.key.record, &r.key.arn, "Decrypt")?;
+            super::check_symmetric_algorithm(self.encryption_algorithm)?;
+            return Err(KmsError::DryRunOperation);
+        }
+        let blob = self.ciphertext_blob.ok_or_else(|| {
+            KmsError::validation("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+        })?;
+        let opened = open(
+            kms,
+            ctx,
+            &blob.0,
+            self.key_id.as_deref(),
+            &ec,
+            self.encryption_algorithm,
+            KeyOp::Decrypt,
+            "Decrypt",
+            trail,
+            dry_run,
+        )
+        .await?;
+        trail.set_param("keyId", opened.key.arn.clone());
+        Ok(DecryptOutput {
+            key_id: opened.key.arn.clone(),
+            plaintext: SecretBlob(opened.plaintext),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            key_material_id: opened.material_id.to_hex(),
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! DisableKey.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Empty, Operation, params, put};
+use crate::audit::Trail;
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::kms::Kms;
+use crate::state::{self, KeyOp};
+use crate::types::KeyState;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DisableKey {
+    pub key_id: String,
+}
+
+#[async_trait]
+impl Operation for DisableKey {
+    const NAME: &'static str = "DisableKey";
+    const READ_ONLY: bool = false;
+    type Output = Empty;
+
+    fn audit_parameters(&self) -> Option<Map<String, Value>> {
+        let mut m = params();
+        put(&mut m, "keyId", Some(self.key_id.clone()));
+        Some(m)
+    }
+
+    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<Empty, KmsError> {
+        let r = kms.resolve(ctx, &self.key_id, false, "DisableKey", trail).await?;
+        kms.check_state(KeyOp::DisableKey, &r.key)?;
+        let arn = r.key.arn.clone();
+        kms.modify_key(&r.key, |k| {
+            // Re-check against the fresh record: the state may have changed since the cached read.
+            state::check(KeyOp::DisableKey, k.state, &arn)?;
+            // Unavailable keys (custom key stores) accept the call; the state changes when the
+            // store is available again.
+            if k.state != KeyState::Unavailable {
+                k.state = KeyState::Disabled;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(Empty {})
+    }
+}

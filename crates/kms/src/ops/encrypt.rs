@@ -1,0 +1,75 @@
+//! Encrypt.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens, check_plaintext_len,
+    check_symmetric_algorithm, context_json, params, put, require_symmetric_encryption, seal,
+};
+use crate::audit::Trail;
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::kms::Kms;
+use crate::state::KeyOp;
+use crate::types::EncryptionAlgorithm;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Encrypt {
+    pub key_id: String,
+    pub plaintext: SecretBlob,
+    #[serde(default)]
+    pub encryption_context: Option<EncryptionContext>,
+    #[serde(default)]
+    pub grant_tokens: Option<Vec<String>>,
+    #[serde(default)]
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptOutput {
+    pub ciphertext_blob: Blob,
+    pub key_id: String,
+    pub encryption_algorithm: EncryptionAlgorithm,
+}
+
+#[async_trait]
+impl Operation for Encrypt {
+    const NAME: &'static str = "Encrypt";
+    const READ_ONLY: bool = true;
+    type Output = EncryptOutput;
+
+    fn audit_parameters(&self) -> Option<Map<String, Value>> {
+        let mut m = params();
+        put(&mut m, "keyId", Some(self.key_id.clone()));
+        put(&mut m, "encryptionContext", self.encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "encryptionAlgorithm",
+            Some(self.encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+        );
+        Some(m)
+    }
+
+    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<EncryptOutput, KmsError> {
+        check_plaintext_len(self.plaintext.0.len())?;
+        let ec = self.encryption_context.unwrap_or_default();
+        check_encryption_context(&ec, "encryptionContext")?;
+        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let r = kms.resolve(ctx, &self.key_id, true, "Encrypt", trail).await?;
+        kms.check_state(KeyOp::Encrypt, &r.key)?;
+        require_symmetric_encryption(&r.key.record, &r.key.arn, "Encrypt")?;
+        let algorithm = check_symmetric_algorithm(self.encryption_algorithm)?;
+        if self.dry_run == Some(true) {
+            return Err(KmsError::DryRunOperation);
+        }
+        let (blob, material_id) = seal(&r.key, &ec, self.plaintext.0.expose())?;
+        trail.set_additional("keyMaterialId", material_id.to_hex());
+        Ok(EncryptOutput { ciphertext_blob: Blob(blob), key_id: r.key.arn.clone(), encryption_algorithm: algorithm })
+    }
+}

@@ -1,0 +1,135 @@
+//! ReEncrypt: decrypt under the source key (`kms:ReEncryptFrom`) and encrypt under the destination
+//! key (`kms:ReEncryptTo`) without the plaintext leaving the server.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens, check_symmetric_algorithm,
+    context_json, open, params, put, require_symmetric_encryption, seal,
+};
+use crate::audit::Trail;
+use crate::context::CallContext;
+use crate::error::KmsError;
+use crate::kms::Kms;
+use crate::state::KeyOp;
+use crate::types::{DryRunModifier, EncryptionAlgorithm};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReEncrypt {
+    pub ciphertext_blob: Option<Blob>,
+    pub source_encryption_context: Option<EncryptionContext>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: String,
+    pub destination_encryption_context: Option<EncryptionContext>,
+    pub source_encryption_algorithm: Option<EncryptionAlgorithm>,
+    pub destination_encryption_algorithm: Option<EncryptionAlgorithm>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<DryRunModifier>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptOutput {
+    pub ciphertext_blob: Blob,
+    pub source_key_id: String,
+    pub key_id: String,
+    pub source_encryption_algorithm: EncryptionAlgorithm,
+    pub destination_encryption_algorithm: EncryptionAlgorithm,
+    pub source_key_material_id: String,
+    pub destination_key_material_id: String,
+}
+
+#[async_trait]
+impl Operation for ReEncrypt {
+    const NAME: &'static str = "ReEncrypt";
+    const READ_ONLY: bool = true;
+    type Output = ReEncryptOutput;
+
+    fn audit_parameters(&self) -> Option<Map<String, Value>> {
+        let mut m = params();
+        put(&mut m, "sourceKeyId", self.source_key_id.clone());
+        put(&mut m, "sourceEncryptionContext", self.source_encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "sourceEncryptionAlgorithm",
+            Some(self.source_encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+        );
+        put(&mut m, "destinationKeyId", Some(self.destination_key_id.clone()));
+        put(&mut m, "destinationEncryptionContext", self.destination_encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "destinationEncryptionAlgorithm",
+            Some(self.destination_encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+        );
+        Some(m)
+    }
+
+    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<ReEncryptOutput, KmsError> {
+        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let source_ec = self.source_encryption_context.unwrap_or_default();
+        check_encryption_context(&source_ec, "sourceEncryptionContext")?;
+        let dest_ec = self.destination_encryption_context.unwrap_or_default();
+        check_encryption_context(&dest_ec, "destinationEncryptionContext")?;
+        let dry_run = self.dry_run == Some(true);
+        let ignore_ciphertext = dry_run
+            && self.dry_run_modifiers.as_deref().unwrap_or_default().contains(&DryRunModifier::IgnoreCiphertext);
+
+        // Destination first is not observable; source first matches the order AWS documents.
+        let source = if ignore_ciphertext {
+            let key_id = self.source_key_id.as_deref().ok_or_else(|| {
+                KmsError::validation_plain("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+            })?;
+            let r = kms.resolve(ctx, key_id, true, "ReEncryptFrom", trail).await?;
+            kms.check_state(KeyOp::ReEncryptFrom, &r.key)?;
+            require_symmetric_encryption(&r.key.record, &r.key.arn, "ReEncrypt")?;
+            check_symmetric_algorithm(self.source_encryption_algorithm)?;
+            None
+        } else {
+            let blob = self.ciphertext_blob.ok_or_else(|| {
+                KmsError::validation("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+            })?;
+            Some(
+                open(
+                    kms,
+                    ctx,
+                    &blob.0,
+                    self.source_key_id.as_deref(),
+                    &source_ec,
+                    self.source_encryption_algorithm,
+                    KeyOp::ReEncryptFrom,
+                    "ReEncryptFrom",
+                    trail,
+                    false,
+                )
+                .await?,
+            )
+        };
+        let dest = kms.resolve(ctx, &self.destination_key_id, true, "ReEncryptTo", trail).await?;
+        kms.check_state(KeyOp::ReEncryptTo, &dest.key)?;
+        require_symmetric_encryption(&dest.key.record, &dest.key.arn, "ReEncrypt")?;
+        let dest_alg = check_symmetric_algorithm(self.destination_encryption_algorithm)?;
+        let Some(source) = source else {
+            return Err(KmsError::DryRunOperation);
+        };
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        trail.set_param("sourceKeyId", source.key.arn.clone());
+        let (blob, dest_material) = seal(&dest.key, &dest_ec, source.plaintext.expose())?;
+        trail.set_additional("sourceKeyMaterialId", source.material_id.to_hex());
+        trail.set_additional("destinationKeyMaterialId", dest_material.to_hex());
+        Ok(ReEncryptOutput {
+            ciphertext_blob: Blob(blob),
+            source_key_id: source.key.arn.clone(),
+            key_id: dest.key.arn.clone(),
+            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            destination_encryption_algorithm: dest_alg,
+            source_key_material_id: source.material_id.to_hex(),
+            destination_key_material_id: dest_material.to_hex(),
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Server configuration: command-line flags (with environment variables) and an optional TOML
+//! file that declares identities so an environment is reproducible.
+//!
+//! ```toml
+//! # tresor.toml
+//! default_account = "123456789012"     # the bootstrap administrator's account
+//! regions = ["us-east-1", "eu-west-1"] # optional: restrict the regions served
+//!
+//! [[principals]]                        # users and roles (account roots exist implicitly)
+//! arn = "arn:aws:iam::123456789012:role/VoiceIdRole"
+//!
+//! [[access_keys]]                       # key pairs; the secret is stored wrapped
+//! id = "FOOBARKEY"
+//! secret = "FOOBARSECRET"
+//! principal = "arn:aws:iam::123456789012:root"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tresor_kms::types::{AccountId, Region};
+
+/// The account the bootstrap administrator belongs to unless the config names another.
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
+
+/// Everything `tresor serve` needs, resolved from flags, environment and file.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub root_key_file: PathBuf,
+    pub file: FileConfig,
+    pub limits: Limits,
+    /// Shift the server clock (tests of clock-skew handling and time-driven behaviour).
+    pub clock_offset_seconds: i64,
+}
+
+/// Request and connection bounds.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // The largest legitimate KMS request is a 32 KB key policy (model allows 131072 chars);
+            // 300 KiB leaves room for its JSON escaping.
+            max_body_bytes: 300 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The optional TOML file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub default_account: Option<String>,
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub principals: Vec<PrincipalConfig>,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    pub arn: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    pub id: String,
+    pub secret: String,
+    pub principal: String,
+    /// For role principals: the session name (`assumed-role/<role>/<session>`); default `tresor`.
+    #[serde(default)]
+    pub session_name: Option<String>,
+}
+
+impl std::fmt::Debug for AccessKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyConfig")
+            .field("id", &self.id)
+            .field("secret", &"[REDACTED]")
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let cfg: FileConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(a) = &self.default_account {
+            AccountId::parse(a).ok_or_else(|| format!("default_account {a:?} must be 12 digits"))?;
+        }
+        for r in self.regions.iter().flatten() {
+            Region::parse(r).ok_or_else(|| format!("region {r:?} is not a valid region name"))?;
+        }
+        for k in &self.access_keys {
+            if k.id.is_empty() || k.id.len() > 128 || !k.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(format!("access key id {:?} must be 1-128 ASCII letters and digits", k.id));
+            }
+            if k.secret.is_empty() || k.secret.len() > 128 {
+                return Err(format!("secret of access key {} must be 1-128 characters", k.id));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn default_account(&self) -> AccountId {
+        self.default_account
+            .as_deref()
+            .and_then(AccountId::parse)
+            .or_else(|| AccountId::parse(DEFAULT_ACCOUNT))
+            .unwrap_or_else(|| unreachable_default())
+    }
+
+    /// Whether the server serves `region`.
+    pub fn region_allowed(&self, region: &str) -> bool {
+        match &self.regions {
+            None => true,
+            Some(list) => list.iter().any(|r| r == region),
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_default() -> AccountId {
+    // DEFAULT_ACCOUNT is twelve digits; AccountId::parse cannot reject it.
+    panic!("DEFAULT_ACCOUNT is not a valid account id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_example_and_rejects_unknown_fields() {
+        let cfg: FileConfig = toml::from_str(
+            r#"
+            default_account = "123456789012"
+            regions = ["us-east-1"]
+            [[principals]]
+            arn = "arn:aws:iam::123456789012:role/R"
+            [[access_keys]]
+            id = "FOOBARKEY"
+            secret = "FOOBARSECRET"
+            principal = "arn:aws:iam::123456789012:root"
+            "#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.default_account().as_str(), "123456789012");
+        assert!(cfg.region_allowed("us-east-1") && !cfg.region_allowed("eu-west-1"));
+        assert!(!format!("{cfg:?}").contains("FOOBARSECRET"), "secrets redact in Debug");
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+        let bad: FileConfig = toml::from_str("default_account = \"12\"").unwrap();
+        assert!(bad.validate().is_err());
+    }
+}

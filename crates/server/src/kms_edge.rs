@@ -1,0 +1,195 @@
+//! The KMS protocol edge: AWS JSON 1.1 (`X-Amz-Target: TrentService.<Op>`). Parses once,
+//! validates against the published model, runs the operation in the core, and maps errors to
+//! AWS's wire types — the only place that knows them.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tresor_kms::ops::{self, Operation};
+use tresor_kms::{CallContext, Kms, KmsError};
+use tresor_kms_model::WireError;
+
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "TrentService.";
+
+/// A JSON-protocol response: status, body.
+pub struct JsonReply {
+    pub status: StatusCode,
+    pub body: Bytes,
+    /// The error type, also sent as `x-amzn-ErrorType`.
+    pub error_type: Option<&'static str>,
+}
+
+impl JsonReply {
+    pub fn ok(body: Vec<u8>) -> JsonReply {
+        JsonReply { status: StatusCode::OK, body: Bytes::from(body), error_type: None }
+    }
+
+    /// `{"__type": "<Type>", "message": "<text>"}`; AWS omits the message entirely for some types.
+    pub fn error(status: StatusCode, error_type: &'static str, message: &str) -> JsonReply {
+        let body = if message.is_empty() {
+            serde_json::json!({ "__type": error_type })
+        } else {
+            serde_json::json!({ "__type": error_type, "message": message })
+        };
+        JsonReply {
+            status,
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            error_type: Some(error_type),
+        }
+    }
+}
+
+/// Wire form of a core error. Exhaustive: adding a variant forces a decision here.
+pub fn error_reply(e: &KmsError) -> JsonReply {
+    let (status, ty) = match e {
+        KmsError::AccessDenied(_) => (StatusCode::BAD_REQUEST, "AccessDeniedException"),
+        KmsError::AlreadyExists(_) => (StatusCode::BAD_REQUEST, "AlreadyExistsException"),
+        KmsError::Conflict(_) => (StatusCode::BAD_REQUEST, "ConflictException"),
+        KmsError::CustomKeyStoreNotFound(_) => (StatusCode::BAD_REQUEST, "CustomKeyStoreNotFoundException"),
+        KmsError::DependencyTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
+        KmsError::Disabled(_) => (StatusCode::BAD_REQUEST, "DisabledException"),
+        KmsError::DryRunOperation => (StatusCode::BAD_REQUEST, "DryRunOperationException"),
+        KmsError::IncorrectKey => (StatusCode::BAD_REQUEST, "IncorrectKeyException"),
+        KmsError::InvalidCiphertext => (StatusCode::BAD_REQUEST, "InvalidCiphertextException"),
+        KmsError::InvalidArn(_) => (StatusCode::BAD_REQUEST, "InvalidArnException"),
+        KmsError::InvalidGrantToken(_) => (StatusCode::BAD_REQUEST, "InvalidGrantTokenException"),
+        KmsError::InvalidKeyUsage(_) => (StatusCode::BAD_REQUEST, "InvalidKeyUsageException"),
+        KmsError::InvalidMarker(_) => (StatusCode::BAD_REQUEST, "InvalidMarkerException"),
+        KmsError::InvalidState(_) => (StatusCode::BAD_REQUEST, "KMSInvalidStateException"),
+        KmsError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
+        KmsError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+        KmsError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocumentException"),
+        KmsError::NotFound(_) => (StatusCode::BAD_REQUEST, "NotFoundException"),
+        KmsError::Tag(_) => (StatusCode::BAD_REQUEST, "TagException"),
+        KmsError::UnsupportedOperation(_) => (StatusCode::BAD_REQUEST, "UnsupportedOperationException"),
+        KmsError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
+    };
+    JsonReply::error(status, ty, &e.to_string())
+}
+
+/// CloudTrail `readOnly` of an operation that failed before reaching the core.
+fn read_only(op: &str) -> bool {
+    op.starts_with("Describe")
+        || op.starts_with("Get")
+        || op.starts_with("List")
+        || matches!(
+            op,
+            "Encrypt"
+                | "Decrypt"
+                | "ReEncrypt"
+                | "GenerateDataKey"
+                | "GenerateDataKeyWithoutPlaintext"
+                | "GenerateDataKeyPair"
+                | "GenerateDataKeyPairWithoutPlaintext"
+                | "GenerateRandom"
+                | "GenerateMac"
+                | "VerifyMac"
+                | "Sign"
+                | "Verify"
+                | "DeriveSharedSecret"
+        )
+}
+
+async fn run<O>(kms: &Kms, ctx: &CallContext, input: Value) -> JsonReply
+where
+    O: Operation + DeserializeOwned,
+    O::Output: Serialize,
+{
+    let op: O = match serde_json::from_value(input) {
+        Ok(op) => op,
+        Err(e) => {
+            // The model validator accepted the shape, so this is a value serde rejects (an enum
+            // member outside the set, say): report it as AWS does for unreadable input.
+            let err = KmsError::validation_plain(format!("Unable to read the request: {}", sanitize(&e.to_string())));
+            return serialization_failure(kms, ctx, O::NAME, &err).await;
+        }
+    };
+    match kms.call(ctx, op).await {
+        Ok(out) => match serde_json::to_vec(&out) {
+            Ok(body) => JsonReply::ok(body),
+            Err(e) => error_reply(&KmsError::internal(e)),
+        },
+        Err(e) => error_reply(&e),
+    }
+}
+
+/// serde messages can quote input; keep them short and single-line.
+fn sanitize(s: &str) -> String {
+    s.chars().take(200).filter(|c| !c.is_control()).collect()
+}
+
+async fn serialization_failure(kms: &Kms, ctx: &CallContext, op: &str, err: &KmsError) -> JsonReply {
+    if let Err(audit) = kms.record_rejected(ctx, op, read_only(op), None, err).await {
+        return error_reply(&audit);
+    }
+    JsonReply::error(StatusCode::BAD_REQUEST, "SerializationException", &err.to_string())
+}
+
+/// Handles one authenticated KMS request.
+pub async fn handle(kms: &Kms, ctx: &CallContext, target: Option<&str>, body: &[u8]) -> JsonReply {
+    let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)).filter(|op| tresor_kms_model::is_operation(op))
+    else {
+        // AWS-DEVIATION (unverified text): the message of UnknownOperationException.
+        return JsonReply::error(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
+    };
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(serde_json::Map::new())
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(_) => {
+                let err = KmsError::validation_plain("Start of structure or map found where not expected.");
+                return malformed(kms, ctx, op, "SerializationException", &err).await;
+            }
+        }
+    };
+    if let Err(e) = tresor_kms_model::validate_input(op, &input) {
+        let (ty, err) = match e {
+            WireError::Serialization(m) => ("SerializationException", KmsError::validation_plain(m)),
+            WireError::Validation(m) => ("ValidationException", KmsError::Validation(m)),
+        };
+        return malformed(kms, ctx, op, ty, &err).await;
+    }
+    dispatch(kms, ctx, op, input).await
+}
+
+/// A request that failed parsing or model validation: audited (the caller is authenticated), then answered.
+async fn malformed(kms: &Kms, ctx: &CallContext, op: &str, ty: &'static str, err: &KmsError) -> JsonReply {
+    if let Err(audit) = kms.record_rejected(ctx, op, read_only(op), None, err).await {
+        return error_reply(&audit);
+    }
+    JsonReply::error(StatusCode::BAD_REQUEST, ty, &err.to_string())
+}
+
+async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonReply {
+    use ops::*;
+    match op {
+        "CreateKey" => run::<create_key::CreateKey>(kms, ctx, input).await,
+        "DescribeKey" => run::<describe_key::DescribeKey>(kms, ctx, input).await,
+        "ListKeys" => run::<list_keys::ListKeys>(kms, ctx, input).await,
+        "EnableKey" => run::<enable_key::EnableKey>(kms, ctx, input).await,
+        "DisableKey" => run::<disable_key::DisableKey>(kms, ctx, input).await,
+        "UpdateKeyDescription" => run::<update_key_description::UpdateKeyDescription>(kms, ctx, input).await,
+        "GetKeyPolicy" => run::<get_key_policy::GetKeyPolicy>(kms, ctx, input).await,
+        "ListKeyPolicies" => run::<list_key_policies::ListKeyPolicies>(kms, ctx, input).await,
+        "Encrypt" => run::<encrypt::Encrypt>(kms, ctx, input).await,
+        "Decrypt" => run::<decrypt::Decrypt>(kms, ctx, input).await,
+        "ReEncrypt" => run::<re_encrypt::ReEncrypt>(kms, ctx, input).await,
+        "GenerateDataKey" => run::<generate_data_key::GenerateDataKey>(kms, ctx, input).await,
+        "GenerateDataKeyWithoutPlaintext" => {
+            run::<generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintext>(kms, ctx, input).await
+        }
+        "GenerateRandom" => run::<generate_random::GenerateRandom>(kms, ctx, input).await,
+        other => {
+            // AWS-DEVIATION: operations of the KMS model that Tresor does not implement yet.
+            let err = KmsError::UnsupportedOperation(format!("{other} is not supported by this server yet."));
+            if let Err(audit) = kms.record_rejected(ctx, other, read_only(other), None, &err).await {
+                return error_reply(&audit);
+            }
+            error_reply(&err)
+        }
+    }
+}

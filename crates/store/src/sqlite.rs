@@ -1,0 +1,363 @@
+//! The embedded default store: one SQLite file in the data directory.
+//!
+//! WAL journal with `synchronous=FULL`, so a committed write survives power loss. One writer
+//! connection (SQLite allows one writer at a time anyway) and a few reader connections; blocking
+//! calls run on tokio's blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tresor_kms::identity::{AccessKeyRecord, PrincipalRecord};
+use tresor_kms::store::{KeyListEntry, KeyRecord, Store, StoreError};
+use tresor_kms::types::{AccountId, KeyId, Region};
+
+/// Schema migrations, applied in order; the database's `user_version` is the number applied.
+/// Never edit a released migration: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: identities, keys, small named values.
+    r#"
+    CREATE TABLE meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE principals (
+        arn TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        principal_arn TEXT NOT NULL,
+        doc           TEXT NOT NULL
+    );
+    CREATE TABLE keys (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        region  TEXT NOT NULL,
+        key_id  TEXT NOT NULL,
+        account TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc     TEXT NOT NULL,
+        UNIQUE (region, key_id)
+    );
+    CREATE INDEX keys_by_account ON keys (account, region, seq);
+    "#,
+];
+
+const READERS: usize = 4;
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(ref code, _)
+            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(internal)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
+    Ok(())
+}
+
+fn to_doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let writer = Connection::open(path).map_err(internal)?;
+        configure(&writer)?;
+        migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(internal)?;
+            r.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len().max(1);
+            let conn = inner
+                .readers
+                .get(i)
+                .ok_or_else(|| StoreError::Internal("no reader connection".into()))?
+                .lock()
+                .map_err(|_| StoreError::Internal("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(internal)?;
+    let known = i64::try_from(MIGRATIONS.len()).map_err(|e| StoreError::Internal(e.to_string()))?;
+    if current > known {
+        return Err(StoreError::Internal(format!(
+            "database schema version {current} is newer than this tresor understands ({known}); upgrade tresor"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+        let version = i + 1;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
+            .map_err(internal)?;
+        tracing::info!(version, "applied store migration");
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(internal)).await
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| r.get(0)).optional().map_err(internal)
+        })
+        .await
+    }
+
+    async fn put_meta_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)", params![name, value])
+                .map_err(internal)?;
+            let stored: String =
+                tx.query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| r.get(0)).map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn upsert_principal(&self, principal: &PrincipalRecord) -> Result<(), StoreError> {
+        let (arn, doc) = (principal.arn.clone(), to_doc(principal)?);
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO principals (arn, doc) VALUES (?1, ?2) ON CONFLICT (arn) DO UPDATE SET doc = excluded.doc",
+                params![arn, doc],
+            )
+            .map(|_| ())
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        let arn = arn.to_owned();
+        let doc: Option<String> = self
+            .read(move |c| {
+                c.query_row("SELECT doc FROM principals WHERE arn = ?1", [&arn], |r| r.get(0)).optional().map_err(internal)
+            })
+            .await?;
+        doc.as_deref().map(from_doc).transpose()
+    }
+
+    async fn upsert_access_key(&self, key: &AccessKeyRecord) -> Result<(), StoreError> {
+        let (id, principal, doc) = (key.access_key_id.clone(), key.principal_arn.clone(), to_doc(key)?);
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO access_keys (access_key_id, principal_arn, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (access_key_id) DO UPDATE SET principal_arn = excluded.principal_arn, doc = excluded.doc",
+                params![id, principal, doc],
+            )
+            .map(|_| ())
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        let id = access_key_id.to_owned();
+        let doc: Option<String> = self
+            .read(move |c| {
+                c.query_row("SELECT doc FROM access_keys WHERE access_key_id = ?1", [&id], |r| r.get(0))
+                    .optional()
+                    .map_err(internal)
+            })
+            .await?;
+        doc.as_deref().map(from_doc).transpose()
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let docs: Vec<String> = self
+            .read(|c| {
+                let mut st = c.prepare("SELECT doc FROM access_keys ORDER BY access_key_id").map_err(internal)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+            })
+            .await?;
+        docs.iter().map(|d| from_doc(d)).collect()
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (region, key_id, account, doc) =
+            (key.region.to_string(), key.key_id.to_string(), key.account.to_string(), to_doc(key)?);
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO keys (region, key_id, account, version, doc) VALUES (?1, ?2, ?3, 1, ?4)",
+                params![region, key_id, account, doc],
+            ) {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Conflict(format!("key {key_id} exists in {region}")))
+                }
+                Err(e) => Err(internal(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let (region, key_id) = (region.to_string(), key_id.to_string());
+        let row: Option<(i64, String)> = self
+            .read(move |c| {
+                c.query_row("SELECT version, doc FROM keys WHERE region = ?1 AND key_id = ?2", params![region, key_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        row.map(|(version, doc)| {
+            let mut k: KeyRecord = from_doc(&doc)?;
+            k.version = u64::try_from(version).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(k)
+        })
+        .transpose()
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (region, key_id, doc) = (key.region.to_string(), key.key_id.to_string(), to_doc(key)?);
+        let expected = i64::try_from(key.version).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE keys SET doc = ?1, version = version + 1 WHERE region = ?2 AND key_id = ?3 AND version = ?4",
+                    params![doc, region, key_id, expected],
+                )
+                .map_err(internal)?;
+            if n == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("key {key_id} changed concurrently"))) }
+        })
+        .await
+    }
+
+    async fn list_keys(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<KeyListEntry>, StoreError> {
+        let (account, region) = (account.to_string(), region.to_string());
+        let after = after.unwrap_or(0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT seq, key_id FROM keys WHERE account = ?1 AND region = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+                    )
+                    .map_err(internal)?;
+                let rows = st
+                    .query_map(params![account, region, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(seq, id)| {
+                let key_id = KeyId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("bad key id {id}")))?;
+                Ok(KeyListEntry { seq, key_id })
+            })
+            .collect()
+    }
+
+    async fn count_keys(&self, account: &AccountId, region: &Region) -> Result<u64, StoreError> {
+        let (account, region) = (account.to_string(), region.to_string());
+        let n: i64 = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM keys WHERE account = ?1 AND region = ?2",
+                    params![account, region],
+                    |r| r.get(0),
+                )
+                .map_err(internal)
+            })
+            .await?;
+        u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
