@@ -86,9 +86,7 @@ pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
     if !trimmed.starts_with("AWS4-") {
         return Err(Error::MissingAuthorization);
     }
-    let (algorithm, params) = trimmed
-        .split_once([' ', '\t'])
-        .unwrap_or((trimmed, ""));
+    let (algorithm, params) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
 
     let mut credential: Option<&str> = None;
     let mut signed_headers: Option<&str> = None;

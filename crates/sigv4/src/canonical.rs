@@ -376,10 +376,7 @@ mod tests {
             "/a%20b/c%2Fd"
         );
         assert_eq!(canonical_uri("", UriEncoding::Single), "/");
-        assert_eq!(
-            canonical_uri("/a/../b//", UriEncoding::Single),
-            "/a/../b//"
-        );
+        assert_eq!(canonical_uri("/a/../b//", UriEncoding::Single), "/a/../b//");
     }
 
     #[test]
@@ -395,7 +392,10 @@ mod tests {
             ("x=%FF", "x=%EF%BF%BD"),
             ("k=a=b", "k=a%3Db"),
             ("~-._=*!'()", "~-._=%2A%21%27%28%29"),
-            ("list-type=2&prefix=~objprefix", "list-type=2&prefix=~objprefix"),
+            (
+                "list-type=2&prefix=~objprefix",
+                "list-type=2&prefix=~objprefix",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(canonical_query(input), expected, "input {input:?}");

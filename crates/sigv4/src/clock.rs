@@ -108,8 +108,24 @@ fn first_non_empty<'a>(headers: &[(&str, &'a str)], wanted: &str) -> Option<&'a 
 /// Parses `YYYYMMDD'T'HHMMSS'Z'`, nothing else (no separators, no offset,
 /// no fractions).
 fn parse_basic_iso(value: &str) -> Option<RequestTime> {
-    let &[y0, y1, y2, y3, mo0, mo1, d0, d1, b'T', h0, h1, mi0, mi1, s0, s1, b'Z'] =
-        value.as_bytes()
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        mo0,
+        mo1,
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        mi0,
+        mi1,
+        s0,
+        s1,
+        b'Z',
+    ] = value.as_bytes()
     else {
         return None;
     };
@@ -128,8 +144,35 @@ fn parse_basic_iso(value: &str) -> Option<RequestTime> {
 /// and asctime forms are not accepted.
 fn parse_imf_fixdate(value: &str) -> Option<RequestTime> {
     let &[
-        w0, w1, w2, b',', b' ', d0, d1, b' ', m0, m1, m2, b' ', y0, y1, y2, y3, b' ', h0, h1,
-        b':', mi0, mi1, b':', s0, s1, b' ', b'G', b'M', b'T',
+        w0,
+        w1,
+        w2,
+        b',',
+        b' ',
+        d0,
+        d1,
+        b' ',
+        m0,
+        m1,
+        m2,
+        b' ',
+        y0,
+        y1,
+        y2,
+        y3,
+        b' ',
+        h0,
+        h1,
+        b':',
+        mi0,
+        mi1,
+        b':',
+        s0,
+        s1,
+        b' ',
+        b'G',
+        b'M',
+        b'T',
     ] = value.as_bytes()
     else {
         return None;

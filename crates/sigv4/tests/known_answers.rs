@@ -2,6 +2,9 @@
 //! its own (canonical request, string to sign, signing key, signature), then
 //! the whole `verify` path.
 
+// Helpers outside `#[test]` functions assert too; a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use tresor_sigv4::{
     Request, SigningKey, UriEncoding, canonical_request, parse_authorization, request_time,
     sha256_hex, string_to_sign, verify,
@@ -269,9 +272,12 @@ fn aws_signing_test_suite() {
         );
 
         if let Some(signature) = case.signature {
-            let key =
-                SigningKey::derive(EXAMPLE_SECRET, &auth.date, &auth.region, &auth.service);
-            assert_eq!(hex::encode(key.sign(&sts)), signature, "signature of {name}");
+            let key = SigningKey::derive(EXAMPLE_SECRET, &auth.date, &auth.region, &auth.service);
+            assert_eq!(
+                hex::encode(key.sign(&sts)),
+                signature,
+                "signature of {name}"
+            );
             assert_eq!(hex::encode(auth.signature), signature, "header of {name}");
             verify(&request, &auth, &time, &key)
                 .unwrap_or_else(|e| panic!("verify rejected {name}: {e}"));
