@@ -16,7 +16,7 @@ pub enum AuthError {
     /// Unknown or disabled access key id, or an unknown session token.
     UnrecognizedClient,
     /// The scope names a region this server does not serve.
-    InvalidRegion,
+    InvalidRegion(String),
     /// The core failed while looking the key up.
     Internal(KmsError),
 }
@@ -94,7 +94,9 @@ pub async fn authenticate(
     if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")) {
         return Err(AuthError::UnrecognizedClient);
     }
-    let region = Region::parse(&auth.region).filter(|r| region_allowed(r.as_str())).ok_or(AuthError::InvalidRegion)?;
+    let region = Region::parse(&auth.region)
+        .filter(|r| region_allowed(r.as_str()))
+        .ok_or_else(|| AuthError::InvalidRegion(auth.region.clone()))?;
     tresor_sigv4::check_clock_skew(&time, now_unix_seconds, max_skew_seconds(&auth.service))
         .map_err(AuthError::SigV4)?;
     let uri_encoding = if auth.service == "s3" { UriEncoding::Single } else { UriEncoding::Double };

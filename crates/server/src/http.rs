@@ -141,14 +141,14 @@ fn auth_error(state: &AppState, protocol: Protocol, request_id: &str, e: AuthErr
             "InvalidClientTokenId",
             "The security token included in the request is invalid.",
         ),
-        AuthError::InvalidRegion => early_error(
+        AuthError::InvalidRegion(region) => early_error(
             state,
             protocol,
             request_id,
             StatusCode::BAD_REQUEST,
-            "IncompleteSignatureException",
-            "IncompleteSignature",
-            "Credential should be scoped to a valid region. ",
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+            &format!("Credential should be scoped to a valid region, not '{region}'. "),
         ),
         AuthError::Internal(e) => {
             let reply = kms_edge::error_reply(&e);

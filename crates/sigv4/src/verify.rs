@@ -74,11 +74,10 @@ pub fn check_scope(
 ///
 /// 1. `host` (or `:authority`) must be among the signed headers, otherwise
 ///    [`Error::InvalidSignature`] with `'Host' or ':authority' must be a
-///    'SignedHeader' in the AWS Authorization.` (text as quoted by several
-///    clients reporting real AWS errors, e.g. a 403 InvalidSignatureException
-///    in a Swift project's notes, and in scratchstack-aws-signature's
-///    AWS-mirroring messages; older services said `'Host' must be a
-///    'SignedHeader' in the AWS Authorization.` per dynalite).
+///    'SignedHeader' in the AWS Authorization.` (quoted as a real AWS 403
+///    `InvalidSignatureException` in several public projects' notes and code
+///    comments, and used by scratchstack-aws-signature; dynalite records the
+///    older `'Host' must be a 'SignedHeader' in the AWS Authorization.`).
 /// 2. [`check_scope`] with no region or service constraint (terminator and
 ///    date only).
 /// 3. Every signed header must be present; canonical request, string to sign,
