@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod audit_log;
 pub mod clock;
 pub mod context;
 pub mod error;

@@ -10,5 +10,7 @@
 
 pub mod conformance;
 pub mod sqlite;
+pub mod sqlite_audit;
 
 pub use sqlite::SqliteStore;
+pub use sqlite_audit::SqliteAuditLog;

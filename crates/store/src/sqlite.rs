@@ -54,19 +54,25 @@ struct Inner {
     next_reader: AtomicUsize,
 }
 
+/// One SQLite database file: a writer connection, reader connections, numbered migrations.
+#[derive(Clone)]
+pub(crate) struct Db {
+    inner: Arc<Inner>,
+}
+
 /// SQLite implementation of [`Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    inner: Arc<Inner>,
+    db: Db,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+        f.debug_struct("SqliteStore").field("path", &self.db.inner.path).finish()
     }
 }
 
-fn internal(e: rusqlite::Error) -> StoreError {
+pub(crate) fn internal(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(ref code, _)
             if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
@@ -96,9 +102,36 @@ fn from_doc<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore { db: Db::open(path, MIGRATIONS)? })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.db.inner.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.db.write(f).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.db.read(f).await
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and applies pending `migrations`.
+    pub(crate) fn open(path: &Path, migrations: &[&str]) -> Result<Db, StoreError> {
         let writer = Connection::open(path).map_err(internal)?;
         configure(&writer)?;
-        migrate(&writer)?;
+        migrate(&writer, migrations)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -109,7 +142,7 @@ impl SqliteStore {
             r.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
             readers.push(Mutex::new(r));
         }
-        Ok(SqliteStore {
+        Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
@@ -119,11 +152,7 @@ impl SqliteStore {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -137,7 +166,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Internal(e.to_string()))?
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -158,15 +187,15 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+fn migrate(conn: &Connection, migrations: &[&str]) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(internal)?;
-    let known = i64::try_from(MIGRATIONS.len()).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let known = i64::try_from(migrations.len()).map_err(|e| StoreError::Internal(e.to_string()))?;
     if current > known {
         return Err(StoreError::Internal(format!(
             "database schema version {current} is newer than this tresor understands ({known}); upgrade tresor"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (i, sql) in migrations.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
         let version = i + 1;
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
             .map_err(internal)?;

@@ -139,6 +139,68 @@ impl Server {
     pub fn kms_in_region(&self, region: &str) -> aws_sdk_kms::Client {
         kms_client(&self.endpoint, AKID, SECRET, region)
     }
+
+    /// A fresh server with [`default_config`] and extra `serve` flags (e.g. `--clock-offset-seconds=900`).
+    pub fn start_with_args(extra_args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Server::start_in(&data_dir, &default_config(), extra_args);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// The client of the role session (ROLEKEY).
+    pub fn kms_role(&self) -> aws_sdk_kms::Client {
+        kms_client(&self.endpoint, ROLE_AKID, ROLE_SECRET, REGION)
+    }
+
+    /// The client of the root of the other account (OTHERKEY).
+    pub fn kms_other(&self) -> aws_sdk_kms::Client {
+        kms_client(&self.endpoint, OTHER_AKID, OTHER_SECRET, REGION)
+    }
+
+    pub fn sts_as(&self, akid: &str, secret: &str) -> aws_sdk_sts::Client {
+        sts_client(&self.endpoint, akid, secret, REGION)
+    }
+
+    /// `host:port` of the listener.
+    pub fn authority(&self) -> &str {
+        self.endpoint.strip_prefix("http://").unwrap_or(&self.endpoint)
+    }
+}
+
+/// A KMS client with full control over credentials (session token) and the retry policy.
+pub fn kms_client_with(
+    endpoint: &str,
+    creds: aws_credential_types::Credentials,
+    region: &str,
+    retries: bool,
+) -> aws_sdk_kms::Client {
+    let retry = if retries {
+        aws_sdk_kms::config::retry::RetryConfig::standard()
+    } else {
+        aws_sdk_kms::config::retry::RetryConfig::disabled()
+    };
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .retry_config(retry)
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+pub fn sts_client(endpoint: &str, akid: &str, secret: &str, region: &str) -> aws_sdk_sts::Client {
+    let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "tresor-tests");
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(region.to_owned()))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
 }
 
 impl Drop for Server {
@@ -181,4 +243,201 @@ macro_rules! expect_err {
             Err(e) => $crate::common::err_code(&e),
         }
     }};
+}
+
+/// A response read off the wire by [`raw_http`].
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends one HTTP/1.1 request (`Connection: close`) with exactly the given headers (plus `Host`,
+/// `Content-Length` and `Connection`) and reads the whole response.
+pub async fn raw_http(authority: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+
+    let io = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let mut out = Vec::new();
+        // A server may close with a reset after answering early; keep what arrived.
+        let _ = stream.read_to_end(&mut out).await;
+        out
+    };
+    // Only a guard against a hung server, not a timing assertion.
+    let out = tokio::time::timeout(Duration::from_secs(60), io).await.expect("server did not answer");
+    parse_response(&out)
+}
+
+fn parse_response(raw: &[u8]) -> RawResponse {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers in response");
+    let head = std::str::from_utf8(&raw[..split]).expect("response head is not UTF-8");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("header line");
+            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if let Some(len) = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
+        assert!(body.len() >= len, "response body shorter than its Content-Length");
+        body.truncate(len);
+    }
+    assert!(
+        !headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
+        "chunked responses are not expected"
+    );
+    RawResponse { status, headers, body }
+}
+
+/// SigV4 headers (`X-Amz-Date`, `Authorization`) for a request, computed by `aws-sigv4` (the SDK's
+/// own signer, independent of the server's verifier).
+#[allow(clippy::too_many_arguments)]
+pub fn sigv4_headers(
+    authority: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    creds: (&str, &str),
+    region: &str,
+    service: &str,
+    time: std::time::SystemTime,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new(creds.0, creds.1, None, None, "raw-tests").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = format!("http://{authority}{path}");
+    let signable = SignableRequest::new(
+        method,
+        url.as_str(),
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _signature) = sign(signable, &params).unwrap().into_parts();
+    let (added, _query) = instructions.into_parts();
+    added.iter().map(|h| (h.name().to_owned(), h.value().to_owned())).collect()
+}
+
+impl Server {
+    /// A signed KMS JSON request as alice (`X-Amz-Target: <target>`; `None` sends no target header).
+    pub async fn kms_raw(&self, target: Option<&str>, body: &[u8]) -> RawResponse {
+        self.kms_raw_signed_as(target, body, body, (AKID, SECRET)).await
+    }
+
+    /// Signs `signed_body` but sends `sent_body` (equal for a well-formed request).
+    pub async fn kms_raw_signed_as(
+        &self,
+        target: Option<&str>,
+        signed_body: &[u8],
+        sent_body: &[u8],
+        creds: (&str, &str),
+    ) -> RawResponse {
+        let mut headers = vec![("Content-Type".to_owned(), "application/x-amz-json-1.1".to_owned())];
+        if let Some(t) = target {
+            headers.push(("X-Amz-Target".to_owned(), t.to_owned()));
+        }
+        let auth = sigv4_headers(
+            self.authority(),
+            "POST",
+            "/",
+            &headers,
+            signed_body,
+            creds,
+            REGION,
+            "kms",
+            std::time::SystemTime::now(),
+        );
+        headers.extend(auth);
+        raw_http(self.authority(), "POST", "/", &headers, sent_body).await
+    }
+}
+
+/// `arn:aws:kms:<region>:<account>:key/<id>`.
+pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+}
+
+/// Creates a default symmetric key and returns its metadata.
+pub async fn create_key(kms: &aws_sdk_kms::Client) -> aws_sdk_kms::types::KeyMetadata {
+    kms.create_key().send().await.unwrap().key_metadata.expect("CreateKey returns KeyMetadata")
+}
+
+/// A well-formed key id that no server has issued.
+pub fn unknown_key_id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+/// Whether `s` is a lower-case 8-4-4-4-12 hex UUID.
+pub fn is_lower_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
+            g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// Whether `s` is 64 lower-case hex characters (a KeyMaterialId).
+pub fn is_material_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The KeyIds (in order) of every page of ListKeys with the given page size, checking the
+/// Truncated/NextMarker contract of each page.
+pub async fn list_all_keys(kms: &aws_sdk_kms::Client, limit: Option<i32>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..10_000 {
+        let page = kms.list_keys().set_limit(limit).set_marker(marker.clone()).send().await.unwrap();
+        if let Some(l) = limit {
+            assert!(page.keys().len() <= usize::try_from(l).unwrap(), "page larger than Limit");
+        }
+        for k in page.keys() {
+            let id = k.key_id().unwrap().to_owned();
+            let arn = k.key_arn().unwrap();
+            assert!(arn.ends_with(&format!(":key/{id}")), "{arn} does not name {id}");
+            out.push(id);
+        }
+        if page.truncated() {
+            let next = page.next_marker().expect("a truncated page carries NextMarker");
+            marker = Some(next.to_owned());
+        } else {
+            assert_eq!(page.next_marker(), None, "a complete listing has no NextMarker");
+            return out;
+        }
+    }
+    panic!("ListKeys pagination did not terminate");
 }

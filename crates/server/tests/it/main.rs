@@ -4,5 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod crypto;
+mod errors;
+mod sigv4;
+mod keys;
 mod smoke;
-mod durability;
+mod sts;

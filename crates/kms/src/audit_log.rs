@@ -1,0 +1,451 @@
+//! The durable, tamper-evident audit log.
+//!
+//! - **Durable before acknowledged.** [`GroupCommitAuditSink`] hands each record to one writer
+//!   task; the writer commits everything queued in one transaction (group commit) and only then
+//!   releases the waiting calls, so throughput survives while no call returns before its record
+//!   is on disk.
+//! - **Hash chain.** Records form a chain per writer (`chain`): `hash = SHA-256("tresor-audit-record-v1\0"
+//!   ‖ chain ‖ 0 ‖ seq (u64 BE) ‖ prev_hash ‖ record JSON)`. Modifying, deleting, inserting or
+//!   reordering a record breaks it.
+//! - **Signatures.** With every commit the writer signs the chain's head (seq, hash, time) with the
+//!   service's Ed25519 key, and every `digest_every_records` records (or `digest_every_millis`) it
+//!   keeps a signed digest. A truncated tail no longer matches the signed head. Pruning old records
+//!   leaves a signed anchor (first kept seq and its predecessor's hash), so the rest still verifies.
+//!
+//! Only a holder of the signing key (wrapped under the root key) can forge a consistent log;
+//! verification needs only the exported public key.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tresor_crypto::{Ed25519Signer, verify_ed25519};
+
+use crate::audit::{AuditError, AuditEvent, AuditSink};
+use crate::clock::Clock;
+use crate::store::StoreError;
+
+pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
+
+/// One stored record: the CloudTrail JSON exactly as hashed, plus columns derived from it for
+/// queries (re-derived and compared by [`verify`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub chain: String,
+    pub seq: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+    pub json: String,
+    pub index: AuditIndex,
+}
+
+/// Query columns of a record, all derived from its JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuditIndex {
+    pub event_time_millis: i64,
+    pub event_name: String,
+    pub account: String,
+    pub region: String,
+    pub principal_arn: Option<String>,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub error_code: Option<String>,
+    pub read_only: bool,
+    pub event_id: String,
+    pub request_id: String,
+    pub resources: Vec<String>,
+}
+
+impl AuditIndex {
+    /// Derives the query columns from a record's JSON (`eventTime` has second precision).
+    pub fn derive(json: &str) -> Result<AuditIndex, String> {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let ui = v.get("userIdentity");
+        let ui_s = |k: &str| ui.and_then(|u| u.get(k)).and_then(|x| x.as_str()).map(str::to_owned);
+        let username = match ui_s("type").as_deref() {
+            Some("IAMUser") => ui_s("userName"),
+            Some("AssumedRole") => ui_s("arn").and_then(|a| a.rsplit('/').next().map(str::to_owned)),
+            Some("Root") => Some("root".to_owned()),
+            _ => None,
+        };
+        let event_time_millis = parse_iso_seconds(&s("eventTime").unwrap_or_default()).map(|s| s * 1000).unwrap_or(0);
+        Ok(AuditIndex {
+            event_time_millis,
+            event_name: s("eventName").unwrap_or_default(),
+            account: s("recipientAccountId").unwrap_or_default(),
+            region: s("awsRegion").unwrap_or_default(),
+            principal_arn: ui_s("arn"),
+            username,
+            access_key_id: ui_s("accessKeyId"),
+            error_code: s("errorCode"),
+            read_only: v.get("readOnly").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            event_id: s("eventID").unwrap_or_default(),
+            request_id: s("requestID").unwrap_or_default(),
+            resources: v
+                .get("resources")
+                .and_then(|r| r.as_array())
+                .map(|a| a.iter().filter_map(|r| r.get("ARN").and_then(|x| x.as_str()).map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn parse_iso_seconds(s: &str) -> Option<i64> {
+    let t = time::PrimitiveDateTime::parse(s, &time::format_description::well_known::Iso8601::DEFAULT).ok()?;
+    Some(t.assume_utc().unix_timestamp())
+}
+
+pub fn record_hash(chain: &str, seq: u64, prev_hash: &[u8; 32], json: &str) -> [u8; 32] {
+    let mut m = Vec::with_capacity(64 + chain.len() + json.len());
+    m.extend_from_slice(b"tresor-audit-record-v1\0");
+    m.extend_from_slice(chain.as_bytes());
+    m.push(0);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(prev_hash);
+    m.extend_from_slice(json.as_bytes());
+    tresor_crypto::sha256(&m)
+}
+
+/// What a signature covers: a domain tag (head, digest or anchor), the chain, a position and a hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub time_millis: i64,
+    pub signature: [u8; 64],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedKind {
+    /// The chain's last record (seq, hash).
+    Head,
+    /// A retained checkpoint (seq, hash) inside the chain.
+    Digest,
+    /// After pruning: `seq` is the first kept record, `hash` its predecessor's hash.
+    Anchor,
+}
+
+impl SignedKind {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            SignedKind::Head => b"tresor-audit-head-v1\0",
+            SignedKind::Digest => b"tresor-audit-digest-v1\0",
+            SignedKind::Anchor => b"tresor-audit-anchor-v1\0",
+        }
+    }
+}
+
+fn signed_message(kind: SignedKind, chain: &str, seq: u64, hash: &[u8; 32], time_millis: i64) -> Vec<u8> {
+    let mut m = kind.tag().to_vec();
+    m.extend_from_slice(chain.as_bytes());
+    m.push(0);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m.extend_from_slice(&time_millis.to_be_bytes());
+    m
+}
+
+impl Signed {
+    pub fn sign(kind: SignedKind, signer: &Ed25519Signer, chain: &str, seq: u64, hash: [u8; 32], time_millis: i64) -> Signed {
+        let signature = signer.sign(&signed_message(kind, chain, seq, &hash, time_millis));
+        Signed { chain: chain.to_owned(), seq, hash, time_millis, signature }
+    }
+    pub fn verify(&self, kind: SignedKind, public_key: &[u8]) -> bool {
+        verify_ed25519(public_key, &signed_message(kind, &self.chain, self.seq, &self.hash, self.time_millis), &self.signature)
+    }
+}
+
+/// Filters of a lookup; every given field must match. Results are newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub account: Option<String>,
+    pub start_millis: Option<i64>,
+    pub end_millis: Option<i64>,
+    pub event_name: Option<String>,
+    pub resource_arn: Option<String>,
+    pub principal_arn: Option<String>,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub error_code: Option<String>,
+    pub event_id: Option<String>,
+    pub read_only: Option<bool>,
+    /// Continue after this position (event_time_millis, chain, seq) of the previous page.
+    pub before: Option<(i64, String, u64)>,
+    pub limit: usize,
+}
+
+/// Where audit records live. `append` is one atomic, durable transaction.
+#[async_trait]
+pub trait AuditBackend: Send + Sync + 'static {
+    async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError>;
+    async fn append(&self, records: &[AuditRecord], head: &Signed, digest: Option<&Signed>) -> Result<(), StoreError>;
+    async fn chains(&self) -> Result<Vec<String>, StoreError>;
+    async fn anchor(&self, chain: &str) -> Result<Option<Signed>, StoreError>;
+    async fn digests(&self, chain: &str) -> Result<Vec<Signed>, StoreError>;
+    /// Records of a chain with `seq > after_seq`, in seq order.
+    async fn records(&self, chain: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn lookup(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Deletes records (and digests) with `seq <= through_seq` and stores `anchor`, atomically.
+    async fn prune(&self, chain: &str, through_seq: u64, anchor: &Signed) -> Result<u64, StoreError>;
+    /// The last seq of each chain whose records are all older than `before_millis`, if any.
+    async fn last_seq_before(&self, chain: &str, before_millis: i64) -> Result<Option<u64>, StoreError>;
+}
+
+/// Writer tunables.
+#[derive(Clone, Debug)]
+pub struct AuditWriterConfig {
+    pub chain: String,
+    pub max_batch: usize,
+    pub queue: usize,
+    pub digest_every_records: u64,
+    pub digest_every_millis: i64,
+}
+
+impl Default for AuditWriterConfig {
+    fn default() -> Self {
+        AuditWriterConfig {
+            chain: "main".to_owned(),
+            max_batch: 1024,
+            queue: 65_536,
+            digest_every_records: 1000,
+            digest_every_millis: 60_000,
+        }
+    }
+}
+
+type Pending = (AuditEvent, oneshot::Sender<Result<(), AuditError>>);
+
+/// The durable sink: group commit through one writer task.
+pub struct GroupCommitAuditSink {
+    tx: mpsc::Sender<Pending>,
+}
+
+/// The serialised form of an event as stored, hashed and exported: exactly the CloudTrail record.
+pub fn event_json(event: &AuditEvent) -> Result<String, AuditError> {
+    serde_json::to_string(event).map_err(|e| AuditError(e.to_string()))
+}
+
+impl GroupCommitAuditSink {
+    /// Starts the writer. It resumes the chain from the backend's signed head.
+    pub async fn start(
+        backend: Arc<dyn AuditBackend>,
+        signer: Arc<Ed25519Signer>,
+        clock: Arc<dyn Clock>,
+        cfg: AuditWriterConfig,
+    ) -> Result<(GroupCommitAuditSink, tokio::task::JoinHandle<()>), StoreError> {
+        let head = backend.head(&cfg.chain).await?;
+        let digests = backend.digests(&cfg.chain).await?;
+        let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        let state = WriterState {
+            seq: head.as_ref().map(|h| h.seq).unwrap_or(0),
+            hash: head.as_ref().map(|h| h.hash).unwrap_or(GENESIS_HASH),
+            last_digest_seq: digests.last().map(|d| d.seq).unwrap_or(0),
+            last_digest_millis: digests.last().map(|d| d.time_millis).unwrap_or(0),
+        };
+        let handle = tokio::spawn(writer(rx, backend, signer, clock, cfg, state));
+        Ok((GroupCommitAuditSink { tx }, handle))
+    }
+}
+
+#[async_trait]
+impl AuditSink for GroupCommitAuditSink {
+    async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.tx.send((event, done_tx)).await.map_err(|_| AuditError("audit writer stopped".into()))?;
+        done_rx.await.map_err(|_| AuditError("audit writer stopped".into()))?
+    }
+}
+
+struct WriterState {
+    seq: u64,
+    hash: [u8; 32],
+    last_digest_seq: u64,
+    last_digest_millis: i64,
+}
+
+async fn writer(
+    mut rx: mpsc::Receiver<Pending>,
+    backend: Arc<dyn AuditBackend>,
+    signer: Arc<Ed25519Signer>,
+    clock: Arc<dyn Clock>,
+    cfg: AuditWriterConfig,
+    mut state: WriterState,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(cfg.max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        // Everything that queued while the previous commit was in flight joins this one.
+        while batch.len() < cfg.max_batch {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&*backend, &signer, &*clock, &cfg, &mut state, &batch).await;
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+async fn commit(
+    backend: &dyn AuditBackend,
+    signer: &Ed25519Signer,
+    clock: &dyn Clock,
+    cfg: &AuditWriterConfig,
+    state: &mut WriterState,
+    batch: &[Pending],
+) -> Result<(), AuditError> {
+    let mut records = Vec::with_capacity(batch.len());
+    let (mut seq, mut hash) = (state.seq, state.hash);
+    for (event, _) in batch {
+        let json = event_json(event)?;
+        let index = AuditIndex::derive(&json).map_err(AuditError)?;
+        seq += 1;
+        let h = record_hash(&cfg.chain, seq, &hash, &json);
+        records.push(AuditRecord { chain: cfg.chain.clone(), seq, prev_hash: hash, hash: h, json, index });
+        hash = h;
+    }
+    let now = clock.now().millis();
+    let head = Signed::sign(SignedKind::Head, signer, &cfg.chain, seq, hash, now);
+    let digest_due = seq.saturating_sub(state.last_digest_seq) >= cfg.digest_every_records
+        || now.saturating_sub(state.last_digest_millis) >= cfg.digest_every_millis;
+    let digest = digest_due.then(|| Signed::sign(SignedKind::Digest, signer, &cfg.chain, seq, hash, now));
+    // A failed append leaves nothing behind (one transaction) and the chain state unchanged.
+    backend.append(&records, &head, digest.as_ref()).await.map_err(|e| AuditError(e.to_string()))?;
+    state.seq = seq;
+    state.hash = hash;
+    if digest.is_some() {
+        state.last_digest_seq = seq;
+        state.last_digest_millis = now;
+    }
+    Ok(())
+}
+
+/// What [`verify`] found for one chain.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChainReport {
+    pub chain: String,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub records: u64,
+    pub digests: u64,
+    pub head_seq: Option<u64>,
+    pub head_hash: Option<String>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub chains: Vec<ChainReport>,
+}
+
+/// Verifies every chain: anchors, record hashes and links, derived columns, digests and the signed head.
+pub async fn verify(backend: &dyn AuditBackend, public_key: &[u8]) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport { ok: true, chains: Vec::new() };
+    for chain in backend.chains().await? {
+        let mut cr = ChainReport { chain: chain.clone(), ..ChainReport::default() };
+        let (mut expected, mut prev) = (1u64, GENESIS_HASH);
+        if let Some(anchor) = backend.anchor(&chain).await? {
+            if !anchor.verify(SignedKind::Anchor, public_key) {
+                cr.problems.push("the pruning anchor's signature is invalid".into());
+            }
+            expected = anchor.seq;
+            prev = anchor.hash;
+        }
+        let mut hashes_at = std::collections::HashMap::new();
+        let mut after = 0u64;
+        loop {
+            let page = backend.records(&chain, after, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                after = r.seq;
+                if r.seq < expected {
+                    cr.problems.push(format!("record {} appears where {} was expected (inserted or duplicated)", r.seq, expected));
+                    continue;
+                }
+                if r.seq > expected {
+                    cr.problems.push(format!("records {}..{} are missing (deleted)", expected, r.seq - 1));
+                }
+                if r.prev_hash != prev {
+                    cr.problems.push(format!("record {} does not link to its predecessor (deleted, inserted or reordered records)", r.seq));
+                }
+                if record_hash(&chain, r.seq, &r.prev_hash, &r.json) != r.hash {
+                    cr.problems.push(format!("record {} was modified (its hash does not match its content)", r.seq));
+                }
+                match AuditIndex::derive(&r.json) {
+                    Ok(ix) if ix == r.index => {}
+                    _ => cr.problems.push(format!("record {}'s query columns do not match its content", r.seq)),
+                }
+                cr.first_seq.get_or_insert(r.seq);
+                cr.last_seq = Some(r.seq);
+                cr.records += 1;
+                hashes_at.insert(r.seq, r.hash);
+                expected = r.seq + 1;
+                prev = r.hash;
+            }
+        }
+        for d in backend.digests(&chain).await? {
+            cr.digests += 1;
+            if !d.verify(SignedKind::Digest, public_key) {
+                cr.problems.push(format!("digest at record {} has an invalid signature", d.seq));
+            }
+            match hashes_at.get(&d.seq) {
+                Some(h) if *h == d.hash => {}
+                Some(_) => cr.problems.push(format!("digest at record {} does not match the record", d.seq)),
+                None if cr.first_seq.is_some_and(|f| d.seq < f) => {}
+                None => cr.problems.push(format!("digest at record {} refers to a missing record", d.seq)),
+            }
+        }
+        match backend.head(&chain).await? {
+            None if cr.records > 0 => cr.problems.push("the chain has no signed head".into()),
+            None => {}
+            Some(head) => {
+                cr.head_seq = Some(head.seq);
+                cr.head_hash = Some(hex::encode(head.hash));
+                if !head.verify(SignedKind::Head, public_key) {
+                    cr.problems.push("the chain head's signature is invalid".into());
+                }
+                let last = cr.last_seq.unwrap_or(expected.saturating_sub(1));
+                if head.seq > last {
+                    cr.problems.push(format!("records {}..{} at the end are missing (truncated tail)", last + 1, head.seq));
+                } else if head.seq < last {
+                    cr.problems.push(format!("records {}..{} follow the signed head (appended without the key)", head.seq + 1, last));
+                } else if head.hash != prev {
+                    cr.problems.push("the last record does not match the signed head".into());
+                }
+            }
+        }
+        if !cr.problems.is_empty() {
+            report.ok = false;
+        }
+        report.chains.push(cr);
+    }
+    Ok(report)
+}
+
+/// Prunes records older than `before_millis` from `chain`, leaving a signed anchor. Returns how
+/// many records were removed.
+pub async fn prune(
+    backend: &dyn AuditBackend,
+    signer: &Ed25519Signer,
+    chain: &str,
+    before_millis: i64,
+    now_millis: i64,
+) -> Result<u64, StoreError> {
+    let Some(through) = backend.last_seq_before(chain, before_millis).await? else {
+        return Ok(0);
+    };
+    let page = backend.records(chain, through.saturating_sub(1), 1).await?;
+    let Some(last_pruned) = page.first().filter(|r| r.seq == through) else {
+        return Ok(0);
+    };
+    let anchor = Signed::sign(SignedKind::Anchor, signer, chain, through + 1, last_pruned.hash, now_millis);
+    backend.prune(chain, through, &anchor).await
+}

@@ -1,0 +1,388 @@
+//! The audit log in its own SQLite file (`audit.db`), so audit group commits never wait behind
+//! key-store writes and vice versa.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tresor_kms::audit_log::{AuditBackend, AuditIndex, AuditQuery, AuditRecord, Signed};
+use tresor_kms::store::StoreError;
+
+use crate::sqlite::{Db, internal};
+
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE audit_records (
+        chain         TEXT    NOT NULL,
+        seq           INTEGER NOT NULL,
+        prev_hash     BLOB    NOT NULL,
+        hash          BLOB    NOT NULL,
+        event_time    INTEGER NOT NULL,
+        event_name    TEXT    NOT NULL,
+        account       TEXT    NOT NULL,
+        region        TEXT    NOT NULL,
+        principal_arn TEXT,
+        username      TEXT,
+        access_key_id TEXT,
+        error_code    TEXT,
+        read_only     INTEGER NOT NULL,
+        event_id      TEXT    NOT NULL,
+        request_id    TEXT    NOT NULL,
+        resources     TEXT    NOT NULL,
+        json          TEXT    NOT NULL,
+        PRIMARY KEY (chain, seq)
+    );
+    CREATE INDEX audit_by_time ON audit_records (account, event_time);
+    CREATE TABLE audit_resources (
+        chain TEXT    NOT NULL,
+        seq   INTEGER NOT NULL,
+        arn   TEXT    NOT NULL,
+        PRIMARY KEY (arn, chain, seq)
+    );
+    CREATE TABLE audit_heads (
+        chain     TEXT PRIMARY KEY,
+        seq       INTEGER NOT NULL,
+        hash      BLOB    NOT NULL,
+        time      INTEGER NOT NULL,
+        signature BLOB    NOT NULL
+    );
+    CREATE TABLE audit_digests (
+        chain     TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        hash      BLOB    NOT NULL,
+        time      INTEGER NOT NULL,
+        signature BLOB    NOT NULL,
+        PRIMARY KEY (chain, seq)
+    );
+    CREATE TABLE audit_anchors (
+        chain     TEXT PRIMARY KEY,
+        seq       INTEGER NOT NULL,
+        hash      BLOB    NOT NULL,
+        time      INTEGER NOT NULL,
+        signature BLOB    NOT NULL
+    );
+"#];
+
+/// SQLite implementation of [`AuditBackend`].
+#[derive(Clone)]
+pub struct SqliteAuditLog {
+    db: Db,
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn arr<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
+    v.try_into().map_err(|_| StoreError::Corrupt("hash or signature of the wrong length".into()))
+}
+
+type SignedRow = (String, i64, Vec<u8>, i64, Vec<u8>);
+
+fn signed_from_row(r: SignedRow) -> Result<Signed, StoreError> {
+    Ok(Signed {
+        chain: r.0,
+        seq: u64::try_from(r.1).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        hash: arr(r.2)?,
+        time_millis: r.3,
+        signature: arr(r.4)?,
+    })
+}
+
+fn read_signed(c: &Connection, table: &str, chain: &str) -> Result<Vec<Signed>, StoreError> {
+    let sql = format!("SELECT chain, seq, hash, time, signature FROM {table} WHERE chain = ?1 ORDER BY seq");
+    let mut st = c.prepare_cached(&sql).map_err(internal)?;
+    let rows = st
+        .query_map([chain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .map_err(internal)?
+        .collect::<Result<Vec<SignedRow>, _>>()
+        .map_err(internal)?;
+    rows.into_iter().map(signed_from_row).collect()
+}
+
+const RECORD_COLUMNS: &str = "chain, seq, prev_hash, hash, event_time, event_name, account, region, principal_arn, \
+     username, access_key_id, error_code, read_only, event_id, request_id, resources, json";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditRecordRow, String)> {
+    Ok((
+        AuditRecordRow {
+            chain: r.get(0)?,
+            seq: r.get(1)?,
+            prev_hash: r.get(2)?,
+            hash: r.get(3)?,
+            index: AuditIndex {
+                event_time_millis: r.get(4)?,
+                event_name: r.get(5)?,
+                account: r.get(6)?,
+                region: r.get(7)?,
+                principal_arn: r.get(8)?,
+                username: r.get(9)?,
+                access_key_id: r.get(10)?,
+                error_code: r.get(11)?,
+                read_only: r.get::<_, i64>(12)? != 0,
+                event_id: r.get(13)?,
+                request_id: r.get(14)?,
+                resources: Vec::new(),
+            },
+            json: r.get(16)?,
+        },
+        r.get(15)?,
+    ))
+}
+
+struct AuditRecordRow {
+    chain: String,
+    seq: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+    index: AuditIndex,
+    json: String,
+}
+
+fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreError> {
+    let mut index = row.index;
+    index.resources = serde_json::from_str(&resources).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(AuditRecord {
+        chain: row.chain,
+        seq: u64::try_from(row.seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        prev_hash: arr(row.prev_hash)?,
+        hash: arr(row.hash)?,
+        json: row.json,
+        index,
+    })
+}
+
+impl SqliteAuditLog {
+    pub fn open(path: &Path) -> Result<SqliteAuditLog, StoreError> {
+        Ok(SqliteAuditLog { db: Db::open(path, MIGRATIONS)? })
+    }
+}
+
+#[async_trait]
+impl AuditBackend for SqliteAuditLog {
+    async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
+        let chain = chain.to_owned();
+        self.db.read(move |c| read_signed(c, "audit_heads", &chain).map(|mut v| v.pop())).await
+    }
+
+    async fn append(&self, records: &[AuditRecord], head: &Signed, digest: Option<&Signed>) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        let head = head.clone();
+        let digest = digest.cloned();
+        self.db
+            .write(move |c| {
+                let tx = c.transaction().map_err(internal)?;
+                {
+                    let mut ins = tx
+                        .prepare_cached(&format!(
+                            "INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                        ))
+                        .map_err(internal)?;
+                    let mut res = tx
+                        .prepare_cached("INSERT INTO audit_resources (chain, seq, arn) VALUES (?1, ?2, ?3)")
+                        .map_err(internal)?;
+                    for r in &records {
+                        let ix = &r.index;
+                        let resources = serde_json::to_string(&ix.resources).map_err(|e| StoreError::Internal(e.to_string()))?;
+                        let seq = to_i64(r.seq)?;
+                        ins.execute(params![
+                            r.chain,
+                            seq,
+                            &r.prev_hash[..],
+                            &r.hash[..],
+                            ix.event_time_millis,
+                            ix.event_name,
+                            ix.account,
+                            ix.region,
+                            ix.principal_arn,
+                            ix.username,
+                            ix.access_key_id,
+                            ix.error_code,
+                            i64::from(ix.read_only),
+                            ix.event_id,
+                            ix.request_id,
+                            resources,
+                            r.json,
+                        ])
+                        .map_err(internal)?;
+                        for arn in &ix.resources {
+                            res.execute(params![r.chain, seq, arn]).map_err(internal)?;
+                        }
+                    }
+                    tx.execute(
+                        "INSERT INTO audit_heads (chain, seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, signature = excluded.signature",
+                        params![head.chain, to_i64(head.seq)?, &head.hash[..], head.time_millis, &head.signature[..]],
+                    )
+                    .map_err(internal)?;
+                    if let Some(d) = &digest {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO audit_digests (chain, seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![d.chain, to_i64(d.seq)?, &d.hash[..], d.time_millis, &d.signature[..]],
+                        )
+                        .map_err(internal)?;
+                    }
+                }
+                tx.commit().map_err(internal)
+            })
+            .await
+    }
+
+    async fn chains(&self) -> Result<Vec<String>, StoreError> {
+        self.db
+            .read(|c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT chain FROM audit_heads UNION SELECT DISTINCT chain FROM audit_records UNION SELECT chain FROM audit_anchors ORDER BY 1",
+                    )
+                    .map_err(internal)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+            })
+            .await
+    }
+
+    async fn anchor(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
+        let chain = chain.to_owned();
+        self.db.read(move |c| read_signed(c, "audit_anchors", &chain).map(|mut v| v.pop())).await
+    }
+
+    async fn digests(&self, chain: &str) -> Result<Vec<Signed>, StoreError> {
+        let chain = chain.to_owned();
+        self.db.read(move |c| read_signed(c, "audit_digests", &chain)).await
+    }
+
+    async fn records(&self, chain: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let chain = chain.to_owned();
+        let after = to_i64(after_seq)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .db
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM audit_records WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                    ))
+                    .map_err(internal)?;
+                let rows = st.query_map(params![chain, after, limit], record_from_row).map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter().map(|(row, res)| finish(row, res)).collect()
+    }
+
+    async fn lookup(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM audit_records a WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        let eq = |col: &str, v: &Option<String>, sql: &mut String, args: &mut Vec<SqlValue>| {
+            if let Some(v) = v {
+                args.push(SqlValue::Text(v.clone()));
+                sql.push_str(&format!(" AND a.{col} = ?{}", args.len()));
+            }
+        };
+        eq("account", &q.account, &mut sql, &mut args);
+        eq("event_name", &q.event_name, &mut sql, &mut args);
+        eq("principal_arn", &q.principal_arn, &mut sql, &mut args);
+        eq("username", &q.username, &mut sql, &mut args);
+        eq("access_key_id", &q.access_key_id, &mut sql, &mut args);
+        eq("error_code", &q.error_code, &mut sql, &mut args);
+        eq("event_id", &q.event_id, &mut sql, &mut args);
+        if let Some(t) = q.start_millis {
+            args.push(SqlValue::Integer(t));
+            sql.push_str(&format!(" AND a.event_time >= ?{}", args.len()));
+        }
+        if let Some(t) = q.end_millis {
+            args.push(SqlValue::Integer(t));
+            sql.push_str(&format!(" AND a.event_time <= ?{}", args.len()));
+        }
+        if let Some(ro) = q.read_only {
+            args.push(SqlValue::Integer(i64::from(ro)));
+            sql.push_str(&format!(" AND a.read_only = ?{}", args.len()));
+        }
+        if let Some(arn) = &q.resource_arn {
+            args.push(SqlValue::Text(arn.clone()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM audit_resources r WHERE r.arn = ?{} AND r.chain = a.chain AND r.seq = a.seq)",
+                args.len()
+            ));
+        }
+        if let Some((t, chain, seq)) = &q.before {
+            args.push(SqlValue::Integer(*t));
+            args.push(SqlValue::Text(chain.clone()));
+            args.push(SqlValue::Integer(to_i64(*seq)?));
+            let n = args.len();
+            sql.push_str(&format!(" AND (a.event_time, a.chain, a.seq) < (?{}, ?{}, ?{})", n - 2, n - 1, n));
+        }
+        args.push(SqlValue::Integer(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" ORDER BY a.event_time DESC, a.chain DESC, a.seq DESC LIMIT ?{}", args.len()));
+        let rows = self
+            .db
+            .read(move |c| {
+                let mut st = c.prepare(&sql).map_err(internal)?;
+                let rows = st.query_map(params_from_iter(args.iter()), record_from_row).map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter().map(|(row, res)| finish(row, res)).collect()
+    }
+
+    async fn prune(&self, chain: &str, through_seq: u64, anchor: &Signed) -> Result<u64, StoreError> {
+        let chain = chain.to_owned();
+        let through = to_i64(through_seq)?;
+        let anchor = anchor.clone();
+        self.db
+            .write(move |c| {
+                let tx = c.transaction().map_err(internal)?;
+                let n = tx
+                    .execute("DELETE FROM audit_records WHERE chain = ?1 AND seq <= ?2", params![chain, through])
+                    .map_err(internal)?;
+                tx.execute("DELETE FROM audit_resources WHERE chain = ?1 AND seq <= ?2", params![chain, through])
+                    .map_err(internal)?;
+                tx.execute("DELETE FROM audit_digests WHERE chain = ?1 AND seq <= ?2", params![chain, through])
+                    .map_err(internal)?;
+                tx.execute(
+                    "INSERT INTO audit_anchors (chain, seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, signature = excluded.signature",
+                    params![anchor.chain, to_i64(anchor.seq)?, &anchor.hash[..], anchor.time_millis, &anchor.signature[..]],
+                )
+                .map_err(internal)?;
+                tx.commit().map_err(internal)?;
+                u64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))
+            })
+            .await
+    }
+
+    async fn last_seq_before(&self, chain: &str, before_millis: i64) -> Result<Option<u64>, StoreError> {
+        let chain = chain.to_owned();
+        let v: Option<i64> = self
+            .db
+            .read(move |c| {
+                // The prefix of the chain whose records are all older than the cut-off: up to the
+                // record before the first one at or after it.
+                let first_new: Option<i64> = c
+                    .query_row(
+                        "SELECT MIN(seq) FROM audit_records WHERE chain = ?1 AND event_time >= ?2",
+                        params![chain, before_millis],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(internal)?
+                    .flatten();
+                let last: Option<i64> = match first_new {
+                    Some(f) => c
+                        .query_row(
+                            "SELECT MAX(seq) FROM audit_records WHERE chain = ?1 AND seq < ?2",
+                            params![chain, f],
+                            |r| r.get(0),
+                        )
+                        .map_err(internal)?,
+                    None => c
+                        .query_row("SELECT MAX(seq) FROM audit_records WHERE chain = ?1", params![chain], |r| r.get(0))
+                        .map_err(internal)?,
+                };
+                Ok(last)
+            })
+            .await?;
+        v.map(|n| u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+}
