@@ -17,13 +17,15 @@ pub struct Ed25519Signer {
 impl Ed25519Signer {
     /// A fresh key pair.
     pub fn generate() -> Result<Ed25519Signer, CryptoError> {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| CryptoError::Rng)?;
+        let doc =
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| CryptoError::Rng)?;
         Ed25519Signer::from_pkcs8(SecretBytes::new(doc.as_ref().to_vec()))
     }
 
     /// Loads a key pair from its PKCS#8 (v1 or v2) document.
     pub fn from_pkcs8(pkcs8: SecretBytes) -> Result<Ed25519Signer, CryptoError> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8.expose()).map_err(|_| CryptoError::InvalidKeyMaterial)?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8.expose())
+            .map_err(|_| CryptoError::InvalidKeyMaterial)?;
         Ok(Ed25519Signer { pair, pkcs8 })
     }
 
@@ -54,13 +56,19 @@ impl Ed25519Signer {
 
 impl fmt::Debug for Ed25519Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Ed25519Signer(public {})", hex::encode(self.public_key()))
+        write!(
+            f,
+            "Ed25519Signer(public {})",
+            hex::encode(self.public_key())
+        )
     }
 }
 
 /// Verifies an Ed25519 signature.
 pub fn verify_ed25519(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    UnparsedPublicKey::new(&ED25519, public_key).verify(message, signature).is_ok()
+    UnparsedPublicKey::new(&ED25519, public_key)
+        .verify(message, signature)
+        .is_ok()
 }
 
 #[cfg(test)]

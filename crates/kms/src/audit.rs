@@ -85,10 +85,15 @@ pub struct Trail {
 
 impl Trail {
     pub fn with_parameters(params: Map<String, Value>) -> Trail {
-        Trail { request_parameters: Some(params), ..Trail::default() }
+        Trail {
+            request_parameters: Some(params),
+            ..Trail::default()
+        }
     }
     pub fn set_param(&mut self, name: &str, value: impl Into<Value>) {
-        self.request_parameters.get_or_insert_with(Map::new).insert(name.to_owned(), value.into());
+        self.request_parameters
+            .get_or_insert_with(Map::new)
+            .insert(name.to_owned(), value.into());
     }
     pub fn add_resource(&mut self, account: &AccountId, arn: &str) {
         if !self.resources.iter().any(|(_, a)| a == arn) {
@@ -96,7 +101,8 @@ impl Trail {
         }
     }
     pub fn set_additional(&mut self, name: &str, value: impl Into<Value>) {
-        self.additional_event_data.insert(name.to_owned(), value.into());
+        self.additional_event_data
+            .insert(name.to_owned(), value.into());
     }
 }
 
@@ -154,13 +160,17 @@ pub fn build_event(
     let service = ctx.service_principal.as_ref().or(ctx.via_service.as_ref());
     let source_ip = match service {
         Some(s) => s.clone(),
-        None => ctx.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "AWS Internal".to_owned()),
+        None => ctx
+            .source_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "AWS Internal".to_owned()),
     };
     let user_agent = match service {
         Some(s) => s.clone(),
         None => ctx.user_agent.clone().unwrap_or_default(),
     };
-    let additional = (!trail.additional_event_data.is_empty()).then(|| Value::Object(trail.additional_event_data));
+    let additional = (!trail.additional_event_data.is_empty())
+        .then(|| Value::Object(trail.additional_event_data));
     AuditEvent {
         event_version: "1.11",
         user_identity: user_identity(ctx),
@@ -209,17 +219,26 @@ pub struct MemoryAuditSink {
 
 impl MemoryAuditSink {
     pub fn new(capacity: usize) -> MemoryAuditSink {
-        MemoryAuditSink { capacity: capacity.max(1), events: std::sync::Mutex::new(Default::default()) }
+        MemoryAuditSink {
+            capacity: capacity.max(1),
+            events: std::sync::Mutex::new(Default::default()),
+        }
     }
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().map(|e| e.iter().cloned().collect()).unwrap_or_default()
+        self.events
+            .lock()
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl AuditSink for MemoryAuditSink {
     async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let mut events = self.events.lock().map_err(|_| AuditError("poisoned".into()))?;
+        let mut events = self
+            .events
+            .lock()
+            .map_err(|_| AuditError("poisoned".into()))?;
         if events.len() >= self.capacity {
             events.pop_front();
         }

@@ -63,14 +63,22 @@ impl AuditIndex {
         let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
         let ui = v.get("userIdentity");
-        let ui_s = |k: &str| ui.and_then(|u| u.get(k)).and_then(|x| x.as_str()).map(str::to_owned);
+        let ui_s = |k: &str| {
+            ui.and_then(|u| u.get(k))
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+        };
         let username = match ui_s("type").as_deref() {
             Some("IAMUser") => ui_s("userName"),
-            Some("AssumedRole") => ui_s("arn").and_then(|a| a.rsplit('/').next().map(str::to_owned)),
+            Some("AssumedRole") => {
+                ui_s("arn").and_then(|a| a.rsplit('/').next().map(str::to_owned))
+            }
             Some("Root") => Some("root".to_owned()),
             _ => None,
         };
-        let event_time_millis = parse_iso_seconds(&s("eventTime").unwrap_or_default()).map(|s| s * 1000).unwrap_or(0);
+        let event_time_millis = parse_iso_seconds(&s("eventTime").unwrap_or_default())
+            .map(|s| s * 1000)
+            .unwrap_or(0);
         Ok(AuditIndex {
             event_time_millis,
             event_name: s("eventName").unwrap_or_default(),
@@ -80,20 +88,29 @@ impl AuditIndex {
             username,
             access_key_id: ui_s("accessKeyId"),
             error_code: s("errorCode"),
-            read_only: v.get("readOnly").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            read_only: v
+                .get("readOnly")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
             event_id: s("eventID").unwrap_or_default(),
             request_id: s("requestID").unwrap_or_default(),
             resources: v
                 .get("resources")
                 .and_then(|r| r.as_array())
-                .map(|a| a.iter().filter_map(|r| r.get("ARN").and_then(|x| x.as_str()).map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.get("ARN").and_then(|x| x.as_str()).map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
 }
 
 fn parse_iso_seconds(s: &str) -> Option<i64> {
-    let t = time::PrimitiveDateTime::parse(s, &time::format_description::well_known::Iso8601::DEFAULT).ok()?;
+    let t =
+        time::PrimitiveDateTime::parse(s, &time::format_description::well_known::Iso8601::DEFAULT)
+            .ok()?;
     Some(t.assume_utc().unix_timestamp())
 }
 
@@ -138,7 +155,13 @@ impl SignedKind {
     }
 }
 
-fn signed_message(kind: SignedKind, chain: &str, seq: u64, hash: &[u8; 32], time_millis: i64) -> Vec<u8> {
+fn signed_message(
+    kind: SignedKind,
+    chain: &str,
+    seq: u64,
+    hash: &[u8; 32],
+    time_millis: i64,
+) -> Vec<u8> {
     let mut m = kind.tag().to_vec();
     m.extend_from_slice(chain.as_bytes());
     m.push(0);
@@ -149,12 +172,29 @@ fn signed_message(kind: SignedKind, chain: &str, seq: u64, hash: &[u8; 32], time
 }
 
 impl Signed {
-    pub fn sign(kind: SignedKind, signer: &Ed25519Signer, chain: &str, seq: u64, hash: [u8; 32], time_millis: i64) -> Signed {
+    pub fn sign(
+        kind: SignedKind,
+        signer: &Ed25519Signer,
+        chain: &str,
+        seq: u64,
+        hash: [u8; 32],
+        time_millis: i64,
+    ) -> Signed {
         let signature = signer.sign(&signed_message(kind, chain, seq, &hash, time_millis));
-        Signed { chain: chain.to_owned(), seq, hash, time_millis, signature }
+        Signed {
+            chain: chain.to_owned(),
+            seq,
+            hash,
+            time_millis,
+            signature,
+        }
     }
     pub fn verify(&self, kind: SignedKind, public_key: &[u8]) -> bool {
-        verify_ed25519(public_key, &signed_message(kind, &self.chain, self.seq, &self.hash, self.time_millis), &self.signature)
+        verify_ed25519(
+            public_key,
+            &signed_message(kind, &self.chain, self.seq, &self.hash, self.time_millis),
+            &self.signature,
+        )
     }
 }
 
@@ -162,6 +202,7 @@ impl Signed {
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub account: Option<String>,
+    pub region: Option<String>,
     pub start_millis: Option<i64>,
     pub end_millis: Option<i64>,
     pub event_name: Option<String>,
@@ -181,17 +222,36 @@ pub struct AuditQuery {
 #[async_trait]
 pub trait AuditBackend: Send + Sync + 'static {
     async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError>;
-    async fn append(&self, records: &[AuditRecord], head: &Signed, digest: Option<&Signed>) -> Result<(), StoreError>;
+    async fn append(
+        &self,
+        records: &[AuditRecord],
+        head: &Signed,
+        digest: Option<&Signed>,
+    ) -> Result<(), StoreError>;
     async fn chains(&self) -> Result<Vec<String>, StoreError>;
     async fn anchor(&self, chain: &str) -> Result<Option<Signed>, StoreError>;
     async fn digests(&self, chain: &str) -> Result<Vec<Signed>, StoreError>;
     /// Records of a chain with `seq > after_seq`, in seq order.
-    async fn records(&self, chain: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn records(
+        &self,
+        chain: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
     async fn lookup(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
     /// Deletes records (and digests) with `seq <= through_seq` and stores `anchor`, atomically.
-    async fn prune(&self, chain: &str, through_seq: u64, anchor: &Signed) -> Result<u64, StoreError>;
+    async fn prune(
+        &self,
+        chain: &str,
+        through_seq: u64,
+        anchor: &Signed,
+    ) -> Result<u64, StoreError>;
     /// The last seq of each chain whose records are all older than `before_millis`, if any.
-    async fn last_seq_before(&self, chain: &str, before_millis: i64) -> Result<Option<u64>, StoreError>;
+    async fn last_seq_before(
+        &self,
+        chain: &str,
+        before_millis: i64,
+    ) -> Result<Option<u64>, StoreError>;
 }
 
 /// Writer tunables.
@@ -254,8 +314,13 @@ impl GroupCommitAuditSink {
 impl AuditSink for GroupCommitAuditSink {
     async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
         let (done_tx, done_rx) = oneshot::channel();
-        self.tx.send((event, done_tx)).await.map_err(|_| AuditError("audit writer stopped".into()))?;
-        done_rx.await.map_err(|_| AuditError("audit writer stopped".into()))?
+        self.tx
+            .send((event, done_tx))
+            .await
+            .map_err(|_| AuditError("audit writer stopped".into()))?;
+        done_rx
+            .await
+            .map_err(|_| AuditError("audit writer stopped".into()))?
     }
 }
 
@@ -306,16 +371,27 @@ async fn commit(
         let index = AuditIndex::derive(&json).map_err(AuditError)?;
         seq += 1;
         let h = record_hash(&cfg.chain, seq, &hash, &json);
-        records.push(AuditRecord { chain: cfg.chain.clone(), seq, prev_hash: hash, hash: h, json, index });
+        records.push(AuditRecord {
+            chain: cfg.chain.clone(),
+            seq,
+            prev_hash: hash,
+            hash: h,
+            json,
+            index,
+        });
         hash = h;
     }
     let now = clock.now().millis();
     let head = Signed::sign(SignedKind::Head, signer, &cfg.chain, seq, hash, now);
     let digest_due = seq.saturating_sub(state.last_digest_seq) >= cfg.digest_every_records
         || now.saturating_sub(state.last_digest_millis) >= cfg.digest_every_millis;
-    let digest = digest_due.then(|| Signed::sign(SignedKind::Digest, signer, &cfg.chain, seq, hash, now));
+    let digest =
+        digest_due.then(|| Signed::sign(SignedKind::Digest, signer, &cfg.chain, seq, hash, now));
     // A failed append leaves nothing behind (one transaction) and the chain state unchanged.
-    backend.append(&records, &head, digest.as_ref()).await.map_err(|e| AuditError(e.to_string()))?;
+    backend
+        .append(&records, &head, digest.as_ref())
+        .await
+        .map_err(|e| AuditError(e.to_string()))?;
     state.seq = seq;
     state.hash = hash;
     if digest.is_some() {
@@ -345,80 +421,141 @@ pub struct VerifyReport {
 }
 
 /// Verifies every chain: anchors, record hashes and links, derived columns, digests and the signed head.
-pub async fn verify(backend: &dyn AuditBackend, public_key: &[u8]) -> Result<VerifyReport, StoreError> {
-    let mut report = VerifyReport { ok: true, chains: Vec::new() };
+pub async fn verify(
+    backend: &dyn AuditBackend,
+    public_key: &[u8],
+) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport {
+        ok: true,
+        chains: Vec::new(),
+    };
     for chain in backend.chains().await? {
-        let mut cr = ChainReport { chain: chain.clone(), ..ChainReport::default() };
+        let mut cr = ChainReport {
+            chain: chain.clone(),
+            ..ChainReport::default()
+        };
         let (mut expected, mut prev) = (1u64, GENESIS_HASH);
         if let Some(anchor) = backend.anchor(&chain).await? {
             if !anchor.verify(SignedKind::Anchor, public_key) {
-                cr.problems.push("the pruning anchor's signature is invalid".into());
+                cr.problems
+                    .push("the pruning anchor's signature is invalid".into());
             }
             expected = anchor.seq;
             prev = anchor.hash;
         }
         let mut hashes_at = std::collections::HashMap::new();
         let mut after = 0u64;
-        loop {
-            let page = backend.records(&chain, after, 1000).await?;
-            if page.is_empty() {
-                break;
+        // A running server keeps appending: scan, then read the signed head; if the head has moved
+        // past what was scanned, scan the new records too (bounded rounds).
+        let mut head = None;
+        for _round in 0..64 {
+            loop {
+                let page = backend.records(&chain, after, 1000).await?;
+                if page.is_empty() {
+                    break;
+                }
+                for r in &page {
+                    after = r.seq;
+                    if r.seq < expected {
+                        cr.problems.push(format!(
+                            "record {} appears where {} was expected (inserted or duplicated)",
+                            r.seq, expected
+                        ));
+                        continue;
+                    }
+                    if r.seq > expected {
+                        cr.problems.push(format!(
+                            "records {}..{} are missing (deleted)",
+                            expected,
+                            r.seq - 1
+                        ));
+                    }
+                    if r.prev_hash != prev {
+                        cr.problems.push(format!(
+                            "record {} does not link to its predecessor (deleted, inserted or reordered records)",
+                            r.seq
+                        ));
+                    }
+                    if record_hash(&chain, r.seq, &r.prev_hash, &r.json) != r.hash {
+                        cr.problems.push(format!(
+                            "record {} was modified (its hash does not match its content)",
+                            r.seq
+                        ));
+                    }
+                    match AuditIndex::derive(&r.json) {
+                        Ok(ix) if ix == r.index => {}
+                        _ => cr.problems.push(format!(
+                            "record {}'s query columns do not match its content",
+                            r.seq
+                        )),
+                    }
+                    cr.first_seq.get_or_insert(r.seq);
+                    cr.last_seq = Some(r.seq);
+                    cr.records += 1;
+                    hashes_at.insert(r.seq, r.hash);
+                    expected = r.seq + 1;
+                    prev = r.hash;
+                }
             }
-            for r in &page {
-                after = r.seq;
-                if r.seq < expected {
-                    cr.problems.push(format!("record {} appears where {} was expected (inserted or duplicated)", r.seq, expected));
-                    continue;
+            head = backend.head(&chain).await?;
+            let scanned_to = cr.last_seq.unwrap_or(0);
+            match &head {
+                Some(h) if h.seq > scanned_to => {
+                    // New records may have been committed meanwhile; look again.
+                    if backend.records(&chain, after, 1).await?.is_empty() {
+                        break;
+                    }
                 }
-                if r.seq > expected {
-                    cr.problems.push(format!("records {}..{} are missing (deleted)", expected, r.seq - 1));
-                }
-                if r.prev_hash != prev {
-                    cr.problems.push(format!("record {} does not link to its predecessor (deleted, inserted or reordered records)", r.seq));
-                }
-                if record_hash(&chain, r.seq, &r.prev_hash, &r.json) != r.hash {
-                    cr.problems.push(format!("record {} was modified (its hash does not match its content)", r.seq));
-                }
-                match AuditIndex::derive(&r.json) {
-                    Ok(ix) if ix == r.index => {}
-                    _ => cr.problems.push(format!("record {}'s query columns do not match its content", r.seq)),
-                }
-                cr.first_seq.get_or_insert(r.seq);
-                cr.last_seq = Some(r.seq);
-                cr.records += 1;
-                hashes_at.insert(r.seq, r.hash);
-                expected = r.seq + 1;
-                prev = r.hash;
+                _ => break,
             }
         }
         for d in backend.digests(&chain).await? {
             cr.digests += 1;
             if !d.verify(SignedKind::Digest, public_key) {
-                cr.problems.push(format!("digest at record {} has an invalid signature", d.seq));
+                cr.problems.push(format!(
+                    "digest at record {} has an invalid signature",
+                    d.seq
+                ));
             }
             match hashes_at.get(&d.seq) {
                 Some(h) if *h == d.hash => {}
-                Some(_) => cr.problems.push(format!("digest at record {} does not match the record", d.seq)),
+                Some(_) => cr.problems.push(format!(
+                    "digest at record {} does not match the record",
+                    d.seq
+                )),
                 None if cr.first_seq.is_some_and(|f| d.seq < f) => {}
-                None => cr.problems.push(format!("digest at record {} refers to a missing record", d.seq)),
+                None => cr.problems.push(format!(
+                    "digest at record {} refers to a missing record",
+                    d.seq
+                )),
             }
         }
-        match backend.head(&chain).await? {
+        match head {
             None if cr.records > 0 => cr.problems.push("the chain has no signed head".into()),
             None => {}
             Some(head) => {
                 cr.head_seq = Some(head.seq);
                 cr.head_hash = Some(hex::encode(head.hash));
                 if !head.verify(SignedKind::Head, public_key) {
-                    cr.problems.push("the chain head's signature is invalid".into());
+                    cr.problems
+                        .push("the chain head's signature is invalid".into());
                 }
                 let last = cr.last_seq.unwrap_or(expected.saturating_sub(1));
                 if head.seq > last {
-                    cr.problems.push(format!("records {}..{} at the end are missing (truncated tail)", last + 1, head.seq));
+                    cr.problems.push(format!(
+                        "records {}..{} at the end are missing (truncated tail)",
+                        last + 1,
+                        head.seq
+                    ));
                 } else if head.seq < last {
-                    cr.problems.push(format!("records {}..{} follow the signed head (appended without the key)", head.seq + 1, last));
+                    cr.problems.push(format!(
+                        "records {}..{} follow the signed head (appended without the key)",
+                        head.seq + 1,
+                        last
+                    ));
                 } else if head.hash != prev {
-                    cr.problems.push("the last record does not match the signed head".into());
+                    cr.problems
+                        .push("the last record does not match the signed head".into());
                 }
             }
         }
@@ -446,6 +583,13 @@ pub async fn prune(
     let Some(last_pruned) = page.first().filter(|r| r.seq == through) else {
         return Ok(0);
     };
-    let anchor = Signed::sign(SignedKind::Anchor, signer, chain, through + 1, last_pruned.hash, now_millis);
+    let anchor = Signed::sign(
+        SignedKind::Anchor,
+        signer,
+        chain,
+        through + 1,
+        last_pruned.hash,
+        now_millis,
+    );
     backend.prune(chain, through, &anchor).await
 }

@@ -17,10 +17,13 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn with_offset_seconds(offset: i64) -> SystemClock {
-        SystemClock { offset_millis: AtomicI64::new(offset.saturating_mul(1000)) }
+        SystemClock {
+            offset_millis: AtomicI64::new(offset.saturating_mul(1000)),
+        }
     }
     pub fn set_offset_seconds(&self, offset: i64) {
-        self.offset_millis.store(offset.saturating_mul(1000), Ordering::Relaxed);
+        self.offset_millis
+            .store(offset.saturating_mul(1000), Ordering::Relaxed);
     }
 }
 

@@ -62,8 +62,11 @@ impl PrincipalRecord {
             .and_then(|r| r.strip_prefix(PARTITION))
             .and_then(|r| r.strip_prefix(":iam::"))
             .ok_or_else(|| format!("{arn}: not an IAM principal ARN (arn:aws:iam::<account>:root|user/<name>|role/<name>)"))?;
-        let (account, resource) = rest.split_once(':').ok_or_else(|| format!("{arn}: missing resource"))?;
-        let account = AccountId::parse(account).ok_or_else(|| format!("{arn}: account must be 12 digits"))?;
+        let (account, resource) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("{arn}: missing resource"))?;
+        let account =
+            AccountId::parse(account).ok_or_else(|| format!("{arn}: account must be 12 digits"))?;
         if resource == "root" {
             return Ok(PrincipalRecord::root(&account, created));
         }
@@ -72,7 +75,9 @@ impl PrincipalRecord {
         } else if let Some(r) = resource.strip_prefix("role/") {
             (PrincipalKind::Role, r)
         } else {
-            return Err(format!("{arn}: resource must be root, user/<name> or role/<name>"));
+            return Err(format!(
+                "{arn}: resource must be root, user/<name> or role/<name>"
+            ));
         };
         let (path, name) = match path_and_name.rsplit_once('/') {
             Some((p, n)) => (format!("/{p}/"), n),
@@ -80,7 +85,9 @@ impl PrincipalRecord {
         };
         let name_ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
         if !name_ok {
             return Err(format!("{arn}: invalid name {name:?}"));
         }
@@ -150,7 +157,11 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn from_records(principal: PrincipalRecord, access_key_id: Option<String>, session_name: Option<String>) -> Caller {
+    pub fn from_records(
+        principal: PrincipalRecord,
+        access_key_id: Option<String>,
+        session_name: Option<String>,
+    ) -> Caller {
         match principal.kind {
             PrincipalKind::Root => Caller {
                 account: principal.account.clone(),
@@ -197,7 +208,10 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("caller", &self.caller.arn).field("secret_access_key", &"[REDACTED]").finish()
+        f.debug_struct("Credential")
+            .field("caller", &self.caller.arn)
+            .field("secret_access_key", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -211,8 +225,19 @@ pub struct Identities {
 }
 
 impl Identities {
-    pub fn new(store: Arc<dyn Store>, root: Arc<RootKey>, ttl: Duration, max_entries: usize) -> Identities {
-        Identities { store, root, ttl, max_entries, cache: Mutex::new(HashMap::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        root: Arc<RootKey>,
+        ttl: Duration,
+        max_entries: usize,
+    ) -> Identities {
+        Identities {
+            store,
+            root,
+            ttl,
+            max_entries,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The credential for an access key id, or `None` when it is unknown or disabled.
@@ -259,8 +284,12 @@ impl Identities {
             .root
             .unwrap(&secret_wrap_purpose(access_key_id), &key.wrapped_secret)
             .map_err(|_| KmsError::internal(format!("stored secret of access key {access_key_id} does not unwrap under this root key")))?;
-        let caller = Caller::from_records(principal, Some(access_key_id.to_owned()), key.session_name);
-        Ok(Some(Arc::new(Credential { caller, secret_access_key: secret })))
+        let caller =
+            Caller::from_records(principal, Some(access_key_id.to_owned()), key.session_name);
+        Ok(Some(Arc::new(Credential {
+            caller,
+            secret_access_key: secret,
+        })))
     }
 }
 
@@ -273,7 +302,11 @@ pub fn generate_access_key_id() -> Result<String, KmsError> {
 pub fn generate_secret_access_key() -> Result<zeroize::Zeroizing<String>, KmsError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = tresor_crypto::random_bytes(40).map_err(KmsError::internal)?;
-    let s: String = bytes.expose().iter().map(|b| char::from(ALPHABET[usize::from(b & 63)])).collect();
+    let s: String = bytes
+        .expose()
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
+        .collect();
     Ok(zeroize::Zeroizing::new(s))
 }
 
@@ -287,7 +320,12 @@ fn random_base32(prefix: &str, n: usize) -> Result<String, KmsError> {
     let bytes = tresor_crypto::random_bytes(n).map_err(KmsError::internal)?;
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);
-    s.extend(bytes.expose().iter().map(|b| char::from(ALPHABET[usize::from(b & 31)])));
+    s.extend(
+        bytes
+            .expose()
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 31)])),
+    );
     Ok(s)
 }
 
@@ -302,14 +340,24 @@ mod tests {
         assert_eq!(r.kind, PrincipalKind::Root);
         assert_eq!(r.principal_id, "123456789012");
         let u = PrincipalRecord::from_arn("arn:aws:iam::123456789012:user/dev/alice", t).unwrap();
-        assert_eq!((u.kind, u.name.as_str(), u.path.as_str()), (PrincipalKind::User, "alice", "/dev/"));
-        let role = PrincipalRecord::from_arn("arn:aws:iam::123456789012:role/VoiceIdRole", t).unwrap();
+        assert_eq!(
+            (u.kind, u.name.as_str(), u.path.as_str()),
+            (PrincipalKind::User, "alice", "/dev/")
+        );
+        let role =
+            PrincipalRecord::from_arn("arn:aws:iam::123456789012:role/VoiceIdRole", t).unwrap();
         let caller = Caller::from_records(
-            PrincipalRecord { principal_id: "AROAEXAMPLE".into(), ..role },
+            PrincipalRecord {
+                principal_id: "AROAEXAMPLE".into(),
+                ..role
+            },
             Some("AKIAX".into()),
             Some("s1".into()),
         );
-        assert_eq!(caller.arn, "arn:aws:sts::123456789012:assumed-role/VoiceIdRole/s1");
+        assert_eq!(
+            caller.arn,
+            "arn:aws:sts::123456789012:assumed-role/VoiceIdRole/s1"
+        );
         assert_eq!(caller.user_id, "AROAEXAMPLE:s1");
         for bad in [
             "arn:aws:iam::12345678901:root",
@@ -326,7 +374,11 @@ mod tests {
     fn generated_ids_have_aws_shape() {
         let id = generate_access_key_id().unwrap();
         assert!(id.starts_with("AKIA") && id.len() == 20);
-        assert!(id[4..].bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(
+            id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
         assert_eq!(generate_secret_access_key().unwrap().len(), 40);
     }
 }

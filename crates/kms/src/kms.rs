@@ -53,7 +53,10 @@ pub struct LoadedKey {
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey").field("arn", &self.arn).field("materials", &self.materials.len()).finish()
+        f.debug_struct("LoadedKey")
+            .field("arn", &self.arn)
+            .field("materials", &self.materials.len())
+            .finish()
     }
 }
 
@@ -65,12 +68,21 @@ impl LoadedKey {
             for m in &record.materials {
                 let secret = root
                     .unwrap(&material_wrap_purpose(&arn, &m.id), &m.wrapped)
-                    .map_err(|_| KmsError::internal(format!("key material of {arn} does not unwrap under this root key")))?;
-                let material = SymmetricKeyMaterial::from_secret(secret).map_err(KmsError::internal)?;
+                    .map_err(|_| {
+                        KmsError::internal(format!(
+                            "key material of {arn} does not unwrap under this root key"
+                        ))
+                    })?;
+                let material =
+                    SymmetricKeyMaterial::from_secret(secret).map_err(KmsError::internal)?;
                 materials.insert(m.id, Arc::new(material));
             }
         }
-        Ok(LoadedKey { record, arn, materials })
+        Ok(LoadedKey {
+            record,
+            arn,
+            materials,
+        })
     }
 
     pub fn material(&self, id: &KeyMaterialId) -> Option<&Arc<SymmetricKeyMaterial>> {
@@ -78,12 +90,16 @@ impl LoadedKey {
     }
 
     /// The current material for new encryptions.
-    pub fn current_material(&self) -> Result<(KeyMaterialId, &Arc<SymmetricKeyMaterial>), KmsError> {
-        let id = self
-            .record
-            .current_material
-            .ok_or_else(|| KmsError::internal(format!("{} has no current key material", self.arn)))?;
-        let m = self.materials.get(&id).ok_or_else(|| KmsError::internal(format!("{} current material missing", self.arn)))?;
+    pub fn current_material(
+        &self,
+    ) -> Result<(KeyMaterialId, &Arc<SymmetricKeyMaterial>), KmsError> {
+        let id = self.record.current_material.ok_or_else(|| {
+            KmsError::internal(format!("{} has no current key material", self.arn))
+        })?;
+        let m = self
+            .materials
+            .get(&id)
+            .ok_or_else(|| KmsError::internal(format!("{} current material missing", self.arn)))?;
         Ok((id, m))
     }
 }
@@ -179,10 +195,24 @@ impl Kms {
 
     /// Runs one operation: executes it, emits its audit record (success or failure) and only then
     /// returns. If the record cannot be written the call fails with `KMSInternalException`.
-    pub async fn call<O: Operation>(&self, ctx: &CallContext, op: O) -> Result<O::Output, KmsError> {
-        let mut trail = Trail { request_parameters: op.audit_parameters(), ..Trail::default() };
+    pub async fn call<O: Operation>(
+        &self,
+        ctx: &CallContext,
+        op: O,
+    ) -> Result<O::Output, KmsError> {
+        let mut trail = Trail {
+            request_parameters: op.audit_parameters(),
+            ..Trail::default()
+        };
         let result = op.execute(self, ctx, &mut trail).await;
-        let event = build_event(ctx, O::NAME, O::READ_ONLY, self.clock.now(), trail, result.as_ref().err());
+        let event = build_event(
+            ctx,
+            O::NAME,
+            O::READ_ONLY,
+            self.clock.now(),
+            trail,
+            result.as_ref().err(),
+        );
         if let Err(e) = self.audit.record(event).await {
             return Err(KmsError::internal(e));
         }
@@ -199,13 +229,27 @@ impl Kms {
         request_parameters: Option<Map<String, Value>>,
         error: &KmsError,
     ) -> Result<(), KmsError> {
-        let trail = Trail { request_parameters, ..Trail::default() };
-        let event = build_event(ctx, event_name, read_only, self.clock.now(), trail, Some(error));
+        let trail = Trail {
+            request_parameters,
+            ..Trail::default()
+        };
+        let event = build_event(
+            ctx,
+            event_name,
+            read_only,
+            self.clock.now(),
+            trail,
+            Some(error),
+        );
         self.audit.record(event).await.map_err(KmsError::internal)
     }
 
     /// Loads a key by region and id, through the cache.
-    pub(crate) async fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+    pub(crate) async fn load_key(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         if let Some(k) = self.keys.get(region, key_id) {
             return Ok(Some(k));
         }
@@ -231,25 +275,43 @@ impl Kms {
         let key_ref = KeyRef::parse(input)?;
         let (account, key_id) = match key_ref {
             KeyRef::Id(id) => (ctx.caller.account.clone(), id),
-            KeyRef::Arn { region, account, key_id } => {
+            KeyRef::Arn {
+                region,
+                account,
+                key_id,
+            } => {
                 if region != ctx.region {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
                 (account, key_id)
             }
             KeyRef::AliasArn { .. } if !aliases_allowed => {
-                return Err(KmsError::InvalidArn("Key Aliases are not supported for this operation.".to_owned()));
+                return Err(KmsError::InvalidArn(
+                    "Key Aliases are not supported for this operation.".to_owned(),
+                ));
             }
             KeyRef::AliasName(_) if !aliases_allowed => {
                 return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
             }
-            KeyRef::AliasArn { region, account, alias_name } => {
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias_name,
+            } => {
                 if region != ctx.region {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
-                self.authorize_account(ctx, &account, action, &alias_arn(&region, &account, &alias_name))?;
+                self.authorize_account(
+                    ctx,
+                    &account,
+                    action,
+                    &alias_arn(&region, &account, &alias_name),
+                )?;
                 // AWS-DEVIATION: aliases arrive with the key lifecycle work; until then no alias resolves.
-                return Err(KmsError::NotFound(format!("Alias {} is not found.", alias_arn(&region, &account, &alias_name))));
+                return Err(KmsError::NotFound(format!(
+                    "Alias {} is not found.",
+                    alias_arn(&region, &account, &alias_name)
+                )));
             }
             KeyRef::AliasName(name) => {
                 return Err(KmsError::NotFound(format!(
@@ -295,14 +357,21 @@ impl Kms {
 
     /// Read-modify-write of a key record with compare-and-set, retried on conflicts.
     /// `f` may refuse (its error is returned unchanged). The cache entry is invalidated.
-    pub(crate) async fn modify_key<F>(&self, key: &LoadedKey, mut f: F) -> Result<KeyRecord, KmsError>
+    pub(crate) async fn modify_key<F>(
+        &self,
+        key: &LoadedKey,
+        mut f: F,
+    ) -> Result<KeyRecord, KmsError>
     where
         F: FnMut(&mut KeyRecord) -> Result<(), KmsError> + Send,
     {
         let (region, key_id) = (&key.record.region, &key.record.key_id);
         for _ in 0..16 {
             let Some(mut record) = self.store.get_key(region, key_id).await? else {
-                return Err(KmsError::NotFound(format!("Key '{}' does not exist", key.arn)));
+                return Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    key.arn
+                )));
             };
             f(&mut record)?;
             match self.store.update_key(&record).await {

@@ -109,9 +109,15 @@ impl Refusal {
     pub fn into_error(self, key_arn: &str) -> KmsError {
         match self {
             Refusal::Disabled => KmsError::Disabled(format!("{key_arn} is disabled.")),
-            Refusal::PendingDeletion => KmsError::InvalidState(format!("{key_arn} is pending deletion.")),
-            Refusal::NotPendingDeletion => KmsError::InvalidState(format!("{key_arn} is not pending deletion.")),
-            Refusal::PendingImport => KmsError::InvalidState(format!("{key_arn} is pending import.")),
+            Refusal::PendingDeletion => {
+                KmsError::InvalidState(format!("{key_arn} is pending deletion."))
+            }
+            Refusal::NotPendingDeletion => {
+                KmsError::InvalidState(format!("{key_arn} is not pending deletion."))
+            }
+            Refusal::PendingImport => {
+                KmsError::InvalidState(format!("{key_arn} is pending import."))
+            }
             Refusal::Unavailable => KmsError::InvalidState(format!("{key_arn} is unavailable.")),
             Refusal::Creating => KmsError::InvalidState(format!("{key_arn} is creating.")),
             Refusal::Updating => KmsError::InvalidState(format!("{key_arn} is updating.")),

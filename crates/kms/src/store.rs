@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use tresor_crypto::KeyMaterialId;
 
 use crate::identity::{AccessKeyRecord, PrincipalRecord};
-use crate::types::{AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, Region, Timestamp};
+use crate::types::{
+    AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, Region, Timestamp,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -116,12 +118,19 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_principal(&self, principal: &PrincipalRecord) -> Result<(), StoreError>;
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError>;
     async fn upsert_access_key(&self, key: &AccessKeyRecord) -> Result<(), StoreError>;
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+    async fn get_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<AccessKeyRecord>, StoreError>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError>;
 
     /// Inserts a new key; `Conflict` if the (region, key id) exists. Sets `version` to 1.
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
-    async fn get_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
+    async fn get_key(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+    ) -> Result<Option<KeyRecord>, StoreError>;
     /// Compare-and-set: succeeds only if the stored version equals `key.version`; the stored
     /// version becomes `key.version + 1`. `Conflict` otherwise.
     async fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
@@ -146,7 +155,9 @@ pub(crate) mod b64 {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -175,7 +186,10 @@ mod opt_material_id_hex {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyMaterialId>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| KeyMaterialId::from_hex(&s).ok_or_else(|| serde::de::Error::custom("bad key material id")))
-            .transpose()
+        s.map(|s| {
+            KeyMaterialId::from_hex(&s)
+                .ok_or_else(|| serde::de::Error::custom("bad key material id"))
+        })
+        .transpose()
     }
 }

@@ -68,7 +68,9 @@ impl Region {
             return None;
         };
         let ok_words = (2..=3).contains(&words.len())
-            && words.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
+            && words
+                .iter()
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
         let ok_last = !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit());
         (ok_words && ok_last).then(|| Region(s.to_owned()))
     }
@@ -155,9 +157,17 @@ pub fn alias_arn(region: &Region, account: &AccountId, alias_name: &str) -> Stri
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyRef {
     Id(KeyId),
-    Arn { region: Region, account: AccountId, key_id: KeyId },
+    Arn {
+        region: Region,
+        account: AccountId,
+        key_id: KeyId,
+    },
     AliasName(String),
-    AliasArn { region: Region, account: AccountId, alias_name: String },
+    AliasArn {
+        region: Region,
+        account: AccountId,
+        alias_name: String,
+    },
 }
 
 impl KeyRef {
@@ -168,9 +178,13 @@ impl KeyRef {
         if let Some(rest) = s.strip_prefix("arn:") {
             // partition:kms:region:account:resource
             let mut parts = rest.splitn(5, ':');
-            let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
-                (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
                 return Err(invalid());
             };
             if partition != PARTITION || service != "kms" {
@@ -180,10 +194,18 @@ impl KeyRef {
             let account = AccountId::parse(account).ok_or_else(invalid)?;
             if let Some(id) = resource.strip_prefix("key/") {
                 let key_id = KeyId::parse(id).ok_or_else(invalid)?;
-                return Ok(KeyRef::Arn { region, account, key_id });
+                return Ok(KeyRef::Arn {
+                    region,
+                    account,
+                    key_id,
+                });
             }
             if resource.starts_with("alias/") && valid_alias_name(resource) {
-                return Ok(KeyRef::AliasArn { region, account, alias_name: resource.to_owned() });
+                return Ok(KeyRef::AliasArn {
+                    region,
+                    account,
+                    alias_name: resource.to_owned(),
+                });
             }
             return Err(invalid());
         }
@@ -206,7 +228,9 @@ pub fn valid_alias_name(s: &str) -> bool {
     s.len() <= 256
         && s.strip_prefix("alias/").is_some_and(|rest| {
             !rest.is_empty()
-                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
         })
 }
 
@@ -353,7 +377,9 @@ impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let secs = f64::deserialize(d)?;
         if !secs.is_finite() {
-            return Err(serde::de::Error::custom("timestamp must be a finite number"));
+            return Err(serde::de::Error::custom(
+                "timestamp must be a finite number",
+            ));
         }
         Ok(Timestamp((secs * 1000.0).round() as i64))
     }
@@ -371,7 +397,10 @@ mod tests {
             KeyRef::parse(&format!("arn:aws:kms:us-east-1:111122223333:key/{id}")),
             Ok(KeyRef::Arn { .. })
         ));
-        assert_eq!(KeyRef::parse("alias/foo").ok(), Some(KeyRef::AliasName("alias/foo".into())));
+        assert_eq!(
+            KeyRef::parse("alias/foo").ok(),
+            Some(KeyRef::AliasName("alias/foo".into()))
+        );
         assert!(matches!(
             KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/foo/bar"),
             Ok(KeyRef::AliasArn { .. })
@@ -401,7 +430,15 @@ mod tests {
         assert!(Region::parse("us-east-1").is_some());
         assert!(Region::parse("us-gov-west-1").is_some());
         assert!(Region::parse("eu-central-2").is_some());
-        for bad in ["us-east", "US-EAST-1", "useast1", "a-b-c-d-1", "us--1", "", "us-east-1a"] {
+        for bad in [
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "a-b-c-d-1",
+            "us--1",
+            "",
+            "us-east-1a",
+        ] {
             assert!(Region::parse(bad).is_none(), "{bad}");
         }
         assert!(AccountId::parse("123456789012").is_some());
@@ -412,8 +449,14 @@ mod tests {
     #[test]
     fn timestamps_render() {
         let t = Timestamp(1_646_160_362_664);
-        assert_eq!(serde_json::to_string(&t).ok().as_deref(), Some("1646160362.664"));
-        assert_eq!(Timestamp::from_unix_seconds(1_660_171_107).to_iso8601_seconds(), "2022-08-10T22:38:27Z");
+        assert_eq!(
+            serde_json::to_string(&t).ok().as_deref(),
+            Some("1646160362.664")
+        );
+        assert_eq!(
+            Timestamp::from_unix_seconds(1_660_171_107).to_iso8601_seconds(),
+            "2022-08-10T22:38:27Z"
+        );
         let back: Timestamp = serde_json::from_str("1646160362.664").expect("parse");
         assert_eq!(back, t);
     }

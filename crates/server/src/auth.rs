@@ -46,7 +46,12 @@ impl SigningKeyCache {
         {
             return k.clone();
         }
-        let key = SigningKey::derive(cred.secret_access_key.expose(), &auth.date, &auth.region, &auth.service);
+        let key = SigningKey::derive(
+            cred.secret_access_key.expose(),
+            &auth.date,
+            &auth.region,
+            &auth.service,
+        );
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_SIGNING_KEYS {
                 entries.clear();
@@ -91,7 +96,10 @@ pub async fn authenticate(
         .map_err(AuthError::Internal)?
         .ok_or(AuthError::UnrecognizedClient)?;
     // Tresor issues no temporary credentials, so any session token is unknown.
-    if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")) {
+    if headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token"))
+    {
         return Err(AuthError::UnrecognizedClient);
     }
     let region = Region::parse(&auth.region)
@@ -99,9 +107,24 @@ pub async fn authenticate(
         .ok_or_else(|| AuthError::InvalidRegion(auth.region.clone()))?;
     tresor_sigv4::check_clock_skew(&time, now_unix_seconds, max_skew_seconds(&auth.service))
         .map_err(AuthError::SigV4)?;
-    let uri_encoding = if auth.service == "s3" { UriEncoding::Single } else { UriEncoding::Double };
-    let req = Request { method, path, query, headers, payload_sha256_hex, uri_encoding };
+    let uri_encoding = if auth.service == "s3" {
+        UriEncoding::Single
+    } else {
+        UriEncoding::Double
+    };
+    let req = Request {
+        method,
+        path,
+        query,
+        headers,
+        payload_sha256_hex,
+        uri_encoding,
+    };
     let key = signing_keys.get(&cred, &auth);
     tresor_sigv4::verify(&req, &auth, &time, &key).map_err(AuthError::SigV4)?;
-    Ok(Authenticated { caller: cred.caller.clone(), region, service: auth.service })
+    Ok(Authenticated {
+        caller: cred.caller.clone(),
+        region,
+        service: auth.service,
+    })
 }

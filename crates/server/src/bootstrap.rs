@@ -5,20 +5,25 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tresor_crypto::RootKey;
+use base64::Engine as _;
+use tresor_crypto::{Ed25519Signer, RootKey, SecretBytes};
+use tresor_kms::audit_log::AuditBackend;
 use tresor_kms::identity::{
     AccessKeyRecord, PrincipalKind, PrincipalRecord, generate_access_key_id, generate_principal_id,
     generate_secret_access_key, secret_wrap_purpose,
 };
 use tresor_kms::store::Store;
 use tresor_kms::types::{AccountId, Timestamp};
-use tresor_store::SqliteStore;
+use tresor_store::{SqliteAuditLog, SqliteStore};
 
 use crate::config::FileConfig;
 
 const ROOT_KEY_CHECK: &str = "root_key_check";
 const BOOTSTRAP_KEY: &str = "bootstrap_access_key_id";
+const AUDIT_SIGNING_KEY: &str = "audit_signing_key";
+const AUDIT_PUBLIC_KEY: &str = "audit_public_key";
 pub const DATABASE_FILE: &str = "tresor.db";
+pub const AUDIT_DATABASE_FILE: &str = "audit.db";
 pub const CREDENTIALS_FILE: &str = "credentials";
 pub const ROOT_KEY_FILE: &str = "root.key";
 
@@ -26,6 +31,8 @@ pub const ROOT_KEY_FILE: &str = "root.key";
 pub struct Opened {
     pub store: Arc<dyn Store>,
     pub root: Arc<RootKey>,
+    pub audit: Arc<dyn AuditBackend>,
+    pub audit_signer: Arc<Ed25519Signer>,
     /// Set on the very first start: the bootstrap administrator's credentials were just created.
     pub new_bootstrap: Option<BootstrapCredentials>,
 }
@@ -38,7 +45,8 @@ pub struct BootstrapCredentials {
 
 /// Creates the data directory (mode 0700) if needed.
 pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     set_mode(dir, 0o700)
 }
 
@@ -64,9 +72,13 @@ fn write_new_secret_file(path: &Path, contents: &[u8]) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.sync_all().map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(contents)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.sync_all()
+        .map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
     if let Some(parent) = path.parent()
         && let Ok(d) = std::fs::File::open(parent)
     {
@@ -80,9 +92,14 @@ fn write_new_secret_file(path: &Path, contents: &[u8]) -> Result<(), String> {
 /// holds data under a root key refuses to start without that exact key (a new key would make
 /// every stored key unreadable).
 async fn open_root_key(store: &dyn Store, path: &Path) -> Result<RootKey, String> {
-    let recorded = store.get_meta(ROOT_KEY_CHECK).await.map_err(|e| e.to_string())?;
+    let recorded = store
+        .get_meta(ROOT_KEY_CHECK)
+        .await
+        .map_err(|e| e.to_string())?;
     let root = match std::fs::read_to_string(path) {
-        Ok(text) => RootKey::from_file_contents(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+        Ok(text) => {
+            RootKey::from_file_contents(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if recorded.is_some() {
                 return Err(format!(
@@ -98,7 +115,10 @@ async fn open_root_key(store: &dyn Store, path: &Path) -> Result<RootKey, String
         }
         Err(e) => return Err(format!("cannot read root key file {}: {e}", path.display())),
     };
-    let stored = store.put_meta_if_absent(ROOT_KEY_CHECK, &root.check_value()).await.map_err(|e| e.to_string())?;
+    let stored = store
+        .put_meta_if_absent(ROOT_KEY_CHECK, &root.check_value())
+        .await
+        .map_err(|e| e.to_string())?;
     if stored != root.check_value() {
         return Err(format!(
             "the root key in {} is not the one this store was created with; refusing to start",
@@ -110,14 +130,103 @@ async fn open_root_key(store: &dyn Store, path: &Path) -> Result<RootKey, String
 
 /// Opens the embedded store and the root key, applies the declared identities, and creates the
 /// bootstrap administrator on first start.
-pub async fn open(data_dir: &Path, root_key_file: &Path, file: &FileConfig) -> Result<Opened, String> {
+pub async fn open(
+    data_dir: &Path,
+    root_key_file: &Path,
+    file: &FileConfig,
+) -> Result<Opened, String> {
     ensure_data_dir(data_dir)?;
     let db = data_dir.join(DATABASE_FILE);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
     let root = Arc::new(open_root_key(&*store, root_key_file).await?);
+    let audit_signer = Arc::new(audit_signer(&*store, &root).await?);
+    let audit = open_audit_log(data_dir)?;
     apply_identities(&*store, &root, file).await?;
-    let new_bootstrap = ensure_bootstrap_admin(&*store, &root, data_dir, &file.default_account()).await?;
-    Ok(Opened { store, root, new_bootstrap })
+    let new_bootstrap =
+        ensure_bootstrap_admin(&*store, &root, data_dir, &file.default_account()).await?;
+    Ok(Opened {
+        store,
+        root,
+        audit,
+        audit_signer,
+        new_bootstrap,
+    })
+}
+
+/// Opens the store and root key without starting anything (for the admin and audit commands).
+pub async fn open_existing(
+    data_dir: &Path,
+    root_key_file: &Path,
+) -> Result<(Arc<dyn Store>, Arc<RootKey>), String> {
+    let db = data_dir.join(DATABASE_FILE);
+    if !db.exists() {
+        return Err(format!(
+            "{} does not exist: is this a tresor data directory?",
+            db.display()
+        ));
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    if store
+        .get_meta(ROOT_KEY_CHECK)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!("{} holds no root key check value", db.display()));
+    }
+    let root = Arc::new(open_root_key(&*store, root_key_file).await?);
+    Ok((store, root))
+}
+
+pub fn open_audit_log(data_dir: &Path) -> Result<Arc<dyn AuditBackend>, String> {
+    let path = data_dir.join(AUDIT_DATABASE_FILE);
+    Ok(Arc::new(
+        SqliteAuditLog::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+    ))
+}
+
+fn signing_key_purpose() -> &'static [u8] {
+    b"audit-signing-key"
+}
+
+/// The audit signing key: created on first start, stored wrapped under the root key; its public
+/// half is stored beside it in clear for export.
+pub async fn audit_signer(store: &dyn Store, root: &RootKey) -> Result<Ed25519Signer, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Some(wrapped) = store
+        .get_meta(AUDIT_SIGNING_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let wrapped = b64
+            .decode(wrapped.as_bytes())
+            .map_err(|e| format!("stored audit signing key: {e}"))?;
+        let pkcs8 = root.unwrap(signing_key_purpose(), &wrapped).map_err(|_| {
+            "the stored audit signing key does not unwrap under this root key".to_owned()
+        })?;
+        return Ed25519Signer::from_pkcs8(pkcs8).map_err(|e| e.to_string());
+    }
+    let signer = Ed25519Signer::generate().map_err(|e| e.to_string())?;
+    let wrapped = root
+        .wrap(signing_key_purpose(), signer.pkcs8().expose())
+        .map_err(|e| e.to_string())?;
+    let stored = store
+        .put_meta_if_absent(AUDIT_SIGNING_KEY, &b64.encode(wrapped))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Another node may have raced us: use whichever key was stored first.
+    let wrapped = b64.decode(stored.as_bytes()).map_err(|e| e.to_string())?;
+    let pkcs8: SecretBytes = root
+        .unwrap(signing_key_purpose(), &wrapped)
+        .map_err(|_| "audit signing key".to_owned())?;
+    let signer = Ed25519Signer::from_pkcs8(pkcs8).map_err(|e| e.to_string())?;
+    store
+        .put_meta_if_absent(AUDIT_PUBLIC_KEY, &hex::encode(signer.public_key()))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(signer)
 }
 
 fn now() -> Timestamp {
@@ -146,30 +255,47 @@ async fn ensure_principal(store: &dyn Store, arn: &str) -> Result<PrincipalRecor
     if p.kind != PrincipalKind::Root {
         Box::pin(ensure_principal(store, &p.account.root_arn())).await?;
     }
-    store.upsert_principal(&p).await.map_err(|e| e.to_string())?;
+    store
+        .upsert_principal(&p)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(p)
 }
 
 /// Applies the config file's principals and access keys (idempotent; the file is the source of
 /// truth for what it declares).
-pub async fn apply_identities(store: &dyn Store, root: &RootKey, file: &FileConfig) -> Result<(), String> {
+pub async fn apply_identities(
+    store: &dyn Store,
+    root: &RootKey,
+    file: &FileConfig,
+) -> Result<(), String> {
     for p in &file.principals {
         ensure_principal(store, &p.arn).await?;
     }
     for k in &file.access_keys {
         let principal = ensure_principal(store, &k.principal).await?;
-        let existing = store.get_access_key(&k.id).await.map_err(|e| e.to_string())?;
+        let existing = store
+            .get_access_key(&k.id)
+            .await
+            .map_err(|e| e.to_string())?;
         let same = match &existing {
-            Some(e) if e.principal_arn == principal.arn && e.session_name == k.session_name && e.enabled => root
-                .unwrap(&secret_wrap_purpose(&k.id), &e.wrapped_secret)
-                .map(|s| tresor_crypto::ct_eq(s.expose(), k.secret.as_bytes()))
-                .unwrap_or(false),
+            Some(e)
+                if e.principal_arn == principal.arn
+                    && e.session_name == k.session_name
+                    && e.enabled =>
+            {
+                root.unwrap(&secret_wrap_purpose(&k.id), &e.wrapped_secret)
+                    .map(|s| tresor_crypto::ct_eq(s.expose(), k.secret.as_bytes()))
+                    .unwrap_or(false)
+            }
             _ => false,
         };
         if same {
             continue;
         }
-        let wrapped = root.wrap(&secret_wrap_purpose(&k.id), k.secret.as_bytes()).map_err(|e| e.to_string())?;
+        let wrapped = root
+            .wrap(&secret_wrap_purpose(&k.id), k.secret.as_bytes())
+            .map_err(|e| e.to_string())?;
         let record = AccessKeyRecord {
             access_key_id: k.id.clone(),
             principal_arn: principal.arn.clone(),
@@ -178,7 +304,10 @@ pub async fn apply_identities(store: &dyn Store, root: &RootKey, file: &FileConf
             enabled: true,
             created: existing.map(|e| e.created).unwrap_or_else(now),
         };
-        store.upsert_access_key(&record).await.map_err(|e| e.to_string())?;
+        store
+            .upsert_access_key(&record)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -189,7 +318,12 @@ async fn ensure_bootstrap_admin(
     data_dir: &Path,
     account: &AccountId,
 ) -> Result<Option<BootstrapCredentials>, String> {
-    if store.get_meta(BOOTSTRAP_KEY).await.map_err(|e| e.to_string())?.is_some() {
+    if store
+        .get_meta(BOOTSTRAP_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
         return Ok(None);
     }
     let principal = ensure_principal(store, &format!("arn:aws:iam::{account}:user/admin")).await?;
@@ -203,7 +337,9 @@ async fn ensure_bootstrap_admin(
         arn = principal.arn,
         secret = secret.as_str(),
     ));
-    let wrapped = root.wrap(&secret_wrap_purpose(&access_key_id), secret.as_bytes()).map_err(|e| e.to_string())?;
+    let wrapped = root
+        .wrap(&secret_wrap_purpose(&access_key_id), secret.as_bytes())
+        .map_err(|e| e.to_string())?;
     // Order matters for a crash in between: the file first (so the secret is never lost), then the
     // access key, then the marker. A crash leaves at worst an unused file that the next start
     // replaces: remove a stale one from an interrupted first start.
@@ -223,6 +359,13 @@ async fn ensure_bootstrap_admin(
         })
         .await
         .map_err(|e| e.to_string())?;
-    store.put_meta_if_absent(BOOTSTRAP_KEY, &access_key_id).await.map_err(|e| e.to_string())?;
-    Ok(Some(BootstrapCredentials { principal_arn: principal.arn, access_key_id, credentials_file }))
+    store
+        .put_meta_if_absent(BOOTSTRAP_KEY, &access_key_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(BootstrapCredentials {
+        principal_arn: principal.arn,
+        access_key_id,
+        credentials_file,
+    }))
 }

@@ -35,6 +35,17 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Shift the server clock (tests of clock-skew handling and time-driven behaviour).
     pub clock_offset_seconds: i64,
+    pub audit: AuditConfig,
+}
+
+/// Audit log retention and export.
+#[derive(Clone, Debug, Default)]
+pub struct AuditConfig {
+    /// Prune records older than this many days (signed anchors keep the rest verifiable); None keeps all.
+    pub retention_days: Option<u32>,
+    /// Export new records in CloudTrail's log file layout to this directory, periodically.
+    pub export_dir: Option<std::path::PathBuf>,
+    pub export_interval: Duration,
 }
 
 /// Request and connection bounds.
@@ -104,25 +115,37 @@ impl std::fmt::Debug for AccessKeyConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let cfg: FileConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let cfg: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if let Some(a) = &self.default_account {
-            AccountId::parse(a).ok_or_else(|| format!("default_account {a:?} must be 12 digits"))?;
+            AccountId::parse(a)
+                .ok_or_else(|| format!("default_account {a:?} must be 12 digits"))?;
         }
         for r in self.regions.iter().flatten() {
             Region::parse(r).ok_or_else(|| format!("region {r:?} is not a valid region name"))?;
         }
         for k in &self.access_keys {
-            if k.id.is_empty() || k.id.len() > 128 || !k.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(format!("access key id {:?} must be 1-128 ASCII letters and digits", k.id));
+            if k.id.is_empty()
+                || k.id.len() > 128
+                || !k.id.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(format!(
+                    "access key id {:?} must be 1-128 ASCII letters and digits",
+                    k.id
+                ));
             }
             if k.secret.is_empty() || k.secret.len() > 128 {
-                return Err(format!("secret of access key {} must be 1-128 characters", k.id));
+                return Err(format!(
+                    "secret of access key {} must be 1-128 characters",
+                    k.id
+                ));
             }
         }
         Ok(())
@@ -173,7 +196,10 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.default_account().as_str(), "123456789012");
         assert!(cfg.region_allowed("us-east-1") && !cfg.region_allowed("eu-west-1"));
-        assert!(!format!("{cfg:?}").contains("FOOBARSECRET"), "secrets redact in Debug");
+        assert!(
+            !format!("{cfg:?}").contains("FOOBARSECRET"),
+            "secrets redact in Debug"
+        );
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
         let bad: FileConfig = toml::from_str("default_account = \"12\"").unwrap();
         assert!(bad.validate().is_err());

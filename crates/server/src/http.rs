@@ -19,13 +19,14 @@ use tresor_kms::{CallContext, Kms};
 
 use crate::auth::{AuthError, SigningKeyCache, authenticate};
 use crate::config::{FileConfig, Limits};
-use crate::{kms_edge, sts};
+use crate::{cloudtrail_edge, kms_edge, sts};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Shared state of the listener.
 pub struct AppState {
     pub kms: Arc<Kms>,
+    pub audit: Arc<dyn tresor_kms::audit_log::AuditBackend>,
     pub signing_keys: SigningKeyCache,
     pub file: FileConfig,
     pub limits: Limits,
@@ -39,11 +40,20 @@ fn now_unix_seconds(state: &AppState) -> i64 {
 
 /// RFC 7231 IMF-fixdate for the `Date` header (SDKs correct their clock skew from it).
 fn http_date(unix_seconds: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let day = DAYS.get(usize::from(t.weekday().number_days_from_monday())).copied().unwrap_or("Mon");
-    let month = MONTHS.get(usize::from(u8::from(t.month())).saturating_sub(1)).copied().unwrap_or("Jan");
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let day = DAYS
+        .get(usize::from(t.weekday().number_days_from_monday()))
+        .copied()
+        .unwrap_or("Mon");
+    let month = MONTHS
+        .get(usize::from(u8::from(t.month())).saturating_sub(1))
+        .copied()
+        .unwrap_or("Jan");
     format!(
         "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
         t.day(),
@@ -54,7 +64,13 @@ fn http_date(unix_seconds: i64) -> String {
     )
 }
 
-fn response(state: &AppState, status: StatusCode, content_type: &'static str, request_id: &str, body: Bytes) -> Response<Body> {
+fn response(
+    state: &AppState,
+    status: StatusCode,
+    content_type: &'static str,
+    request_id: &str,
+    body: Bytes,
+) -> Response<Body> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -69,9 +85,16 @@ fn response(state: &AppState, status: StatusCode, content_type: &'static str, re
 }
 
 fn json_reply(state: &AppState, request_id: &str, reply: kms_edge::JsonReply) -> Response<Body> {
-    let mut resp = response(state, reply.status, kms_edge::CONTENT_TYPE, request_id, reply.body);
+    let mut resp = response(
+        state,
+        reply.status,
+        kms_edge::CONTENT_TYPE,
+        request_id,
+        reply.body,
+    );
     if let Some(ty) = reply.error_type {
-        resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(ty));
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(ty));
     }
     resp
 }
@@ -92,7 +115,11 @@ fn guess_protocol(service: Option<&str>, headers: &http::HeaderMap) -> Protocol 
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-            if form && !headers.contains_key("x-amz-target") { Protocol::Query } else { Protocol::Json }
+            if form && !headers.contains_key("x-amz-target") {
+                Protocol::Query
+            } else {
+                Protocol::Json
+            }
         }
     }
 }
@@ -108,20 +135,36 @@ fn early_error(
     message: &str,
 ) -> Response<Body> {
     match protocol {
-        Protocol::Json => json_reply(state, request_id, kms_edge::JsonReply::error(status, json_type, message)),
+        Protocol::Json => json_reply(
+            state,
+            request_id,
+            kms_edge::JsonReply::error(status, json_type, message),
+        ),
         Protocol::Query => {
-            let query_status = if status == StatusCode::BAD_REQUEST && query_code != "IncompleteSignature" {
-                StatusCode::FORBIDDEN
-            } else {
-                status
-            };
+            let query_status =
+                if status == StatusCode::BAD_REQUEST && query_code != "IncompleteSignature" {
+                    StatusCode::FORBIDDEN
+                } else {
+                    status
+                };
             let (status, body) = sts::error(query_status, query_code, message, request_id);
-            response(state, status, sts::CONTENT_TYPE, request_id, Bytes::from(body))
+            response(
+                state,
+                status,
+                sts::CONTENT_TYPE,
+                request_id,
+                Bytes::from(body),
+            )
         }
     }
 }
 
-fn auth_error(state: &AppState, protocol: Protocol, request_id: &str, e: AuthError) -> Response<Body> {
+fn auth_error(
+    state: &AppState,
+    protocol: Protocol,
+    request_id: &str,
+    e: AuthError,
+) -> Response<Body> {
     match e {
         AuthError::SigV4(e) => {
             let json_type = e.aws_error_code();
@@ -130,7 +173,15 @@ fn auth_error(state: &AppState, protocol: Protocol, request_id: &str, e: AuthErr
                 "IncompleteSignatureException" => "IncompleteSignature",
                 _ => "SignatureDoesNotMatch",
             };
-            early_error(state, protocol, request_id, StatusCode::BAD_REQUEST, json_type, query_code, &e.to_string())
+            early_error(
+                state,
+                protocol,
+                request_id,
+                StatusCode::BAD_REQUEST,
+                json_type,
+                query_code,
+                &e.to_string(),
+            )
         }
         AuthError::UnrecognizedClient => early_error(
             state,
@@ -164,12 +215,26 @@ async fn health(state: &AppState, request_id: &str) -> Response<Body> {
         "version": VERSION,
         "store": if reachable { "reachable" } else { "unreachable" },
     });
-    let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    response(state, status, "application/json", request_id, Bytes::from(body.to_string()))
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    response(
+        state,
+        status,
+        "application/json",
+        request_id,
+        Bytes::from(body.to_string()),
+    )
 }
 
 /// Handles one request; never fails (every error becomes an AWS-shaped response).
-async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     if parts.method == http::Method::GET && parts.uri.path() == "/health" {
@@ -188,7 +253,10 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
     let limited = Limited::new(body, state.limits.max_body_bytes);
     let body = match tokio::time::timeout(state.limits.body_read_timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             // AWS-DEVIATION (unverified): AWS's exact answer to an oversized request body.
             return Ok(early_error(
                 &state,
@@ -197,7 +265,10 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLargeException",
                 "RequestEntityTooLarge",
-                &format!("Request body is larger than {} bytes.", state.limits.max_body_bytes),
+                &format!(
+                    "Request body is larger than {} bytes.",
+                    state.limits.max_body_bytes
+                ),
             ));
         }
         Ok(Err(_)) | Err(_) => {
@@ -256,16 +327,44 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
         .map(|s| s.chars().take(512).collect::<String>());
     match authenticated.service.as_str() {
         "kms" => {
-            let mut ctx = CallContext::direct(authenticated.caller, authenticated.region, request_id.clone());
+            let mut ctx = CallContext::direct(
+                authenticated.caller,
+                authenticated.region,
+                request_id.clone(),
+            );
             ctx.source_ip = Some(peer.ip());
             ctx.user_agent = user_agent;
-            let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok());
             let reply = kms_edge::handle(&state.kms, &ctx, target, &body).await;
+            Ok(json_reply(&state, &request_id, reply))
+        }
+        "cloudtrail" => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok());
+            let reply = cloudtrail_edge::handle(
+                &*state.audit,
+                &authenticated.caller,
+                &authenticated.region,
+                target,
+                &body,
+            )
+            .await;
             Ok(json_reply(&state, &request_id, reply))
         }
         "sts" => {
             let (status, xml) = sts::handle(&authenticated.caller, &body, &request_id);
-            Ok(response(&state, status, sts::CONTENT_TYPE, &request_id, Bytes::from(xml)))
+            Ok(response(
+                &state,
+                status,
+                sts::CONTENT_TYPE,
+                &request_id,
+                Bytes::from(xml),
+            ))
         }
         other => Ok(early_error(
             &state,
@@ -274,7 +373,9 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
             StatusCode::BAD_REQUEST,
             "IncompleteSignatureException",
             "IncompleteSignature",
-            &format!("Credential should be scoped to correct service: 'kms'. Service '{other}' is not served here."),
+            &format!(
+                "Credential should be scoped to correct service: 'kms'. Service '{other}' is not served here."
+            ),
         )),
     }
 }
@@ -329,7 +430,10 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; closing remaining connections");
     }
 }

@@ -24,7 +24,11 @@ pub struct JsonReply {
 
 impl JsonReply {
     pub fn ok(body: Vec<u8>) -> JsonReply {
-        JsonReply { status: StatusCode::OK, body: Bytes::from(body), error_type: None }
+        JsonReply {
+            status: StatusCode::OK,
+            body: Bytes::from(body),
+            error_type: None,
+        }
     }
 
     /// `{"__type": "<Type>", "message": "<text>"}`; AWS omits the message entirely for some types.
@@ -48,8 +52,13 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         KmsError::AccessDenied(_) => (StatusCode::BAD_REQUEST, "AccessDeniedException"),
         KmsError::AlreadyExists(_) => (StatusCode::BAD_REQUEST, "AlreadyExistsException"),
         KmsError::Conflict(_) => (StatusCode::BAD_REQUEST, "ConflictException"),
-        KmsError::CustomKeyStoreNotFound(_) => (StatusCode::BAD_REQUEST, "CustomKeyStoreNotFoundException"),
-        KmsError::DependencyTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
+        KmsError::CustomKeyStoreNotFound(_) => {
+            (StatusCode::BAD_REQUEST, "CustomKeyStoreNotFoundException")
+        }
+        KmsError::DependencyTimeout(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DependencyTimeoutException",
+        ),
         KmsError::Disabled(_) => (StatusCode::BAD_REQUEST, "DisabledException"),
         KmsError::DryRunOperation => (StatusCode::BAD_REQUEST, "DryRunOperationException"),
         KmsError::IncorrectKey => (StatusCode::BAD_REQUEST, "IncorrectKeyException"),
@@ -61,10 +70,14 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         KmsError::InvalidState(_) => (StatusCode::BAD_REQUEST, "KMSInvalidStateException"),
         KmsError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
         KmsError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
-        KmsError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocumentException"),
+        KmsError::MalformedPolicyDocument(_) => {
+            (StatusCode::BAD_REQUEST, "MalformedPolicyDocumentException")
+        }
         KmsError::NotFound(_) => (StatusCode::BAD_REQUEST, "NotFoundException"),
         KmsError::Tag(_) => (StatusCode::BAD_REQUEST, "TagException"),
-        KmsError::UnsupportedOperation(_) => (StatusCode::BAD_REQUEST, "UnsupportedOperationException"),
+        KmsError::UnsupportedOperation(_) => {
+            (StatusCode::BAD_REQUEST, "UnsupportedOperationException")
+        }
         KmsError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
     };
     JsonReply::error(status, ty, &e.to_string())
@@ -103,7 +116,10 @@ where
         Err(e) => {
             // The model validator accepted the shape, so this is a value serde rejects (an enum
             // member outside the set, say): report it as AWS does for unreadable input.
-            let err = KmsError::validation_plain(format!("Unable to read the request: {}", sanitize(&e.to_string())));
+            let err = KmsError::validation_plain(format!(
+                "Unable to read the request: {}",
+                sanitize(&e.to_string())
+            ));
             return serialization_failure(kms, ctx, O::NAME, &err).await;
         }
     };
@@ -121,16 +137,27 @@ fn sanitize(s: &str) -> String {
     s.chars().take(200).filter(|c| !c.is_control()).collect()
 }
 
-async fn serialization_failure(kms: &Kms, ctx: &CallContext, op: &str, err: &KmsError) -> JsonReply {
+async fn serialization_failure(
+    kms: &Kms,
+    ctx: &CallContext,
+    op: &str,
+    err: &KmsError,
+) -> JsonReply {
     if let Err(audit) = kms.record_rejected(ctx, op, read_only(op), None, err).await {
         return error_reply(&audit);
     }
-    JsonReply::error(StatusCode::BAD_REQUEST, "SerializationException", &err.to_string())
+    JsonReply::error(
+        StatusCode::BAD_REQUEST,
+        "SerializationException",
+        &err.to_string(),
+    )
 }
 
 /// Handles one authenticated KMS request.
 pub async fn handle(kms: &Kms, ctx: &CallContext, target: Option<&str>, body: &[u8]) -> JsonReply {
-    let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)).filter(|op| tresor_kms_model::is_operation(op))
+    let Some(op) = target
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .filter(|op| tresor_kms_model::is_operation(op))
     else {
         // AWS-DEVIATION (unverified text): the message of UnknownOperationException.
         return JsonReply::error(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
@@ -141,14 +168,18 @@ pub async fn handle(kms: &Kms, ctx: &CallContext, target: Option<&str>, body: &[
         match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(_) => {
-                let err = KmsError::validation_plain("Start of structure or map found where not expected.");
+                let err = KmsError::validation_plain(
+                    "Start of structure or map found where not expected.",
+                );
                 return malformed(kms, ctx, op, "SerializationException", &err).await;
             }
         }
     };
     if let Err(e) = tresor_kms_model::validate_input(op, &input) {
         let (ty, err) = match e {
-            WireError::Serialization(m) => ("SerializationException", KmsError::validation_plain(m)),
+            WireError::Serialization(m) => {
+                ("SerializationException", KmsError::validation_plain(m))
+            }
             WireError::Validation(m) => ("ValidationException", KmsError::Validation(m)),
         };
         return malformed(kms, ctx, op, ty, &err).await;
@@ -157,7 +188,13 @@ pub async fn handle(kms: &Kms, ctx: &CallContext, target: Option<&str>, body: &[
 }
 
 /// A request that failed parsing or model validation: audited (the caller is authenticated), then answered.
-async fn malformed(kms: &Kms, ctx: &CallContext, op: &str, ty: &'static str, err: &KmsError) -> JsonReply {
+async fn malformed(
+    kms: &Kms,
+    ctx: &CallContext,
+    op: &str,
+    ty: &'static str,
+    err: &KmsError,
+) -> JsonReply {
     if let Err(audit) = kms.record_rejected(ctx, op, read_only(op), None, err).await {
         return error_reply(&audit);
     }
@@ -172,7 +209,9 @@ async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonR
         "ListKeys" => run::<list_keys::ListKeys>(kms, ctx, input).await,
         "EnableKey" => run::<enable_key::EnableKey>(kms, ctx, input).await,
         "DisableKey" => run::<disable_key::DisableKey>(kms, ctx, input).await,
-        "UpdateKeyDescription" => run::<update_key_description::UpdateKeyDescription>(kms, ctx, input).await,
+        "UpdateKeyDescription" => {
+            run::<update_key_description::UpdateKeyDescription>(kms, ctx, input).await
+        }
         "GetKeyPolicy" => run::<get_key_policy::GetKeyPolicy>(kms, ctx, input).await,
         "ListKeyPolicies" => run::<list_key_policies::ListKeyPolicies>(kms, ctx, input).await,
         "Encrypt" => run::<encrypt::Encrypt>(kms, ctx, input).await,
@@ -180,13 +219,21 @@ async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonR
         "ReEncrypt" => run::<re_encrypt::ReEncrypt>(kms, ctx, input).await,
         "GenerateDataKey" => run::<generate_data_key::GenerateDataKey>(kms, ctx, input).await,
         "GenerateDataKeyWithoutPlaintext" => {
-            run::<generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintext>(kms, ctx, input).await
+            run::<generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintext>(
+                kms, ctx, input,
+            )
+            .await
         }
         "GenerateRandom" => run::<generate_random::GenerateRandom>(kms, ctx, input).await,
         other => {
             // AWS-DEVIATION: operations of the KMS model that Tresor does not implement yet.
-            let err = KmsError::UnsupportedOperation(format!("{other} is not supported by this server yet."));
-            if let Err(audit) = kms.record_rejected(ctx, other, read_only(other), None, &err).await {
+            let err = KmsError::UnsupportedOperation(format!(
+                "{other} is not supported by this server yet."
+            ));
+            if let Err(audit) = kms
+                .record_rejected(ctx, other, read_only(other), None, &err)
+                .await
+            {
                 return error_reply(&audit);
             }
             error_reply(&err)

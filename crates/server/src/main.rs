@@ -5,12 +5,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tresor::config::{FileConfig, Limits, ServeConfig};
+use tresor::config::{AuditConfig, FileConfig, Limits, ServeConfig};
 
 #[derive(Parser)]
-#[command(name = "tresor", version, about = "Self-hosted encryption at rest that speaks the AWS KMS wire protocol")]
+#[command(
+    name = "tresor",
+    version,
+    about = "Self-hosted encryption at rest that speaks the AWS KMS wire protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,22 +25,39 @@ struct Cli {
 enum Command {
     /// Run the server (zero configuration: ./tresor-data, 127.0.0.1:4599, embedded SQLite).
     Serve(ServeArgs),
+    /// Inspect the audit log: verify its integrity, look records up, export, prune.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(clap::Args, Clone)]
+struct DataArgs {
+    /// Data directory (database, root key, bootstrap credentials).
+    #[arg(long, env = "TRESOR_DATA_DIR", default_value = "./tresor-data")]
+    data_dir: PathBuf,
+    /// Root key file (default: <data-dir>/root.key). Keep it apart from database backups.
+    #[arg(long, env = "TRESOR_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn root_key_file(&self) -> PathBuf {
+        self.root_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(tresor::bootstrap::ROOT_KEY_FILE))
+    }
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Data directory (database, root key, bootstrap credentials).
-    #[arg(long, env = "TRESOR_DATA_DIR", default_value = "./tresor-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "TRESOR_LISTEN", default_value = "127.0.0.1:4599")]
     listen: SocketAddr,
     /// TOML file declaring accounts, principals and access keys.
     #[arg(long, env = "TRESOR_CONFIG")]
     config: Option<PathBuf>,
-    /// Root key file (default: <data-dir>/root.key). Keep it apart from database backups.
-    #[arg(long, env = "TRESOR_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
     /// Log filter (tracing syntax), e.g. `info` or `tresor=debug`.
     #[arg(long, env = "TRESOR_LOG", default_value = "info")]
     log: String,
@@ -45,21 +67,122 @@ struct ServeArgs {
     /// Maximum concurrent connections.
     #[arg(long, env = "TRESOR_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Prune audit records older than this many days (default: keep all).
+    #[arg(long, env = "TRESOR_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u32>,
+    /// Export new audit records in CloudTrail's log file layout to this directory.
+    #[arg(long, env = "TRESOR_AUDIT_EXPORT_DIR")]
+    audit_export_dir: Option<PathBuf>,
+    /// How often to export and prune, in seconds.
+    #[arg(
+        long,
+        env = "TRESOR_AUDIT_EXPORT_INTERVAL_SECONDS",
+        default_value_t = 300
+    )]
+    audit_export_interval_seconds: u64,
     /// Shift the server's clock by this many seconds (testing only).
-    #[arg(long, env = "TRESOR_CLOCK_OFFSET_SECONDS", default_value_t = 0, hide = true)]
+    #[arg(
+        long,
+        env = "TRESOR_CLOCK_OFFSET_SECONDS",
+        default_value_t = 0,
+        hide = true
+    )]
     clock_offset_seconds: i64,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain, digests and signed head of every chain; exit 1 on any problem.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Verify against this public key (64 hex characters, from `tresor audit public-key`)
+        /// instead of deriving it with the root key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print matching records (CloudTrail JSON, one per line, newest first).
+    Lookup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Earliest event time (RFC 3339 or epoch seconds).
+        #[arg(long)]
+        start: Option<String>,
+        /// Latest event time (RFC 3339 or epoch seconds).
+        #[arg(long)]
+        end: Option<String>,
+        #[arg(long)]
+        event_name: Option<String>,
+        /// Key ARN among the record's resources.
+        #[arg(long)]
+        key_arn: Option<String>,
+        /// The caller's ARN (userIdentity.arn).
+        #[arg(long)]
+        principal_arn: Option<String>,
+        #[arg(long)]
+        error_code: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Export records not yet exported in CloudTrail's log file layout.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Target directory (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the audit signing public key (hex), for verification without the root key.
+    PublicKey {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove records older than the retention period, leaving a signed anchor.
+    Prune {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        retention_days: u32,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Audit(cmd) => run_async(audit(cmd)),
+    }
+}
+
+fn run_async(f: impl std::future::Future<Output = Result<ExitCode, String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tresor: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tresor: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let file = match &args.config {
         Some(p) => match FileConfig::load(p) {
             Ok(f) => f,
@@ -77,27 +200,135 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(n) = args.max_connections {
         limits.max_connections = n.max(1);
     }
-    let root_key_file = args.root_key_file.clone().unwrap_or_else(|| args.data_dir.join(tresor::bootstrap::ROOT_KEY_FILE));
+    let root_key_file = args.data.root_key_file();
     let cfg = ServeConfig {
-        data_dir: args.data_dir,
+        data_dir: args.data.data_dir,
         listen: args.listen,
         root_key_file,
         file,
         limits,
         clock_offset_seconds: args.clock_offset_seconds,
+        audit: AuditConfig {
+            retention_days: args.audit_retention_days,
+            export_dir: args.audit_export_dir,
+            export_interval: Duration::from_secs(args.audit_export_interval_seconds),
+        },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tresor: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+    run_async(async move {
+        tresor::run::serve_forever(cfg)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+    })
+}
+
+async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
+    use tresor::audit_ops;
+    use tresor_kms::audit_log::{AuditQuery, verify};
+    match cmd {
+        AuditCommand::Verify { data, public_key } => {
+            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let mut extra = Vec::new();
+            let key = match public_key {
+                Some(hex_key) => {
+                    hex::decode(hex_key.trim()).map_err(|e| format!("--public-key: {e}"))?
+                }
+                None => {
+                    let (store, root) =
+                        tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file())
+                            .await?;
+                    let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
+                    let stored = store
+                        .get_meta("audit_public_key")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if stored.as_deref() != Some(hex::encode(signer.public_key()).as_str()) {
+                        extra.push(
+                            "the stored audit public key is not the signing key's".to_owned(),
+                        );
+                    }
+                    signer.public_key().to_vec()
+                }
+            };
+            let mut report = verify(&*backend, &key).await.map_err(|e| e.to_string())?;
+            if !extra.is_empty() {
+                report.ok = false;
+            }
+            let out =
+                serde_json::json!({ "ok": report.ok, "problems": extra, "chains": report.chains });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            );
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-    };
-    match runtime.block_on(tresor::run::serve_forever(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tresor: {e}");
-            ExitCode::FAILURE
+        AuditCommand::Lookup {
+            data,
+            start,
+            end,
+            event_name,
+            key_arn,
+            principal_arn,
+            error_code,
+            account,
+            limit,
+        } => {
+            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let q = AuditQuery {
+                account,
+                start_millis: start.as_deref().map(audit_ops::parse_time).transpose()?,
+                end_millis: end.as_deref().map(audit_ops::parse_time).transpose()?,
+                event_name,
+                resource_arn: key_arn,
+                principal_arn,
+                error_code,
+                limit: limit.clamp(1, 100_000),
+                ..AuditQuery::default()
+            };
+            for r in backend.lookup(&q).await.map_err(|e| e.to_string())? {
+                println!("{}", r.json);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { data, dir } => {
+            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let summary = audit_ops::export(&*backend, &dir).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::PublicKey { data } => {
+            let (store, root) =
+                tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file()).await?;
+            let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
+            println!("{}", hex::encode(signer.public_key()));
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Prune {
+            data,
+            retention_days,
+        } => {
+            let (store, root) =
+                tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file()).await?;
+            let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
+            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let now = tresor_kms::types::Timestamp(
+                i64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or(0),
+                )
+                .unwrap_or(i64::MAX),
+            );
+            let n = audit_ops::prune_older_than(&*backend, &signer, retention_days, now).await?;
+            println!("pruned {n} records");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

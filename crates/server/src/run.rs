@@ -1,11 +1,11 @@
-//! `tresor serve`: start-up, the listener, and graceful shutdown.
+//! `tresor serve`: start-up, the listener, background audit tasks, and graceful shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tresor_kms::audit::MemoryAuditSink;
-use tresor_kms::clock::SystemClock;
+use tresor_kms::audit_log::{AuditWriterConfig, GroupCommitAuditSink};
+use tresor_kms::clock::{Clock, SystemClock};
 use tresor_kms::{Kms, KmsConfig};
 
 use crate::auth::SigningKeyCache;
@@ -39,19 +39,41 @@ async fn shutdown_signal() {
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     let opened = bootstrap::open(&cfg.data_dir, &cfg.root_key_file, &cfg.file).await?;
-    let clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
-    // AWS-DEVIATION: audit records are kept in memory only until the durable audit log lands.
-    let audit = Arc::new(MemoryAuditSink::new(10_000));
-    let kms = Arc::new(Kms::new(opened.store, opened.root, clock, audit, KmsConfig::default()));
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let clock: Arc<dyn Clock> =
+        Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
+    let (sink, writer) = GroupCommitAuditSink::start(
+        opened.audit.clone(),
+        opened.audit_signer.clone(),
+        clock.clone(),
+        AuditWriterConfig::default(),
+    )
+    .await
+    .map_err(|e| format!("cannot start the audit log: {e}"))?;
+    let kms = Arc::new(Kms::new(
+        opened.store,
+        opened.root,
+        clock.clone(),
+        Arc::new(sink),
+        KmsConfig::default(),
+    ));
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
     let endpoint = format!("http://{addr}");
     if let Some(b) = &opened.new_bootstrap {
-        let path = std::fs::canonicalize(&b.credentials_file).unwrap_or_else(|_| b.credentials_file.clone());
+        let path = std::fs::canonicalize(&b.credentials_file)
+            .unwrap_or_else(|_| b.credentials_file.clone());
         // Printed once, on the first start: the secret itself stays in the 0600 file.
-        println!("tresor: created the bootstrap administrator {} (access key {})", b.principal_arn, b.access_key_id);
-        println!("tresor: its credentials are in {} (profile \"tresor\"); to use them:", path.display());
+        println!(
+            "tresor: created the bootstrap administrator {} (access key {})",
+            b.principal_arn, b.access_key_id
+        );
+        println!(
+            "tresor: its credentials are in {} (profile \"tresor\"); to use them:",
+            path.display()
+        );
         println!(
             "  export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=tresor AWS_DEFAULT_REGION=us-east-1",
             path.display()
@@ -62,13 +84,65 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     println!("tresor: listening on {endpoint}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "tresor listening");
 
+    let background = tokio::spawn(audit_maintenance(
+        cfg.clone(),
+        opened.audit.clone(),
+        opened.audit_signer.clone(),
+        clock,
+    ));
     let state = Arc::new(AppState {
         kms,
+        audit: opened.audit,
         signing_keys: SigningKeyCache::default(),
         file: cfg.file.clone(),
         limits: cfg.limits.clone(),
     });
     serve(listener, state, shutdown_signal(), Duration::from_secs(10)).await;
+    background.abort();
+    // The last reference to the sink went with the listener state: the writer commits what is
+    // queued and stops.
+    if tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the audit writer did not finish within 10 s");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Periodic export and pruning of the audit log.
+async fn audit_maintenance(
+    cfg: ServeConfig,
+    audit: Arc<dyn tresor_kms::audit_log::AuditBackend>,
+    signer: Arc<tresor_crypto::Ed25519Signer>,
+    clock: Arc<dyn Clock>,
+) {
+    if cfg.audit.export_dir.is_none() && cfg.audit.retention_days.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(cfg.audit.export_interval.max(Duration::from_secs(1)));
+    loop {
+        tick.tick().await;
+        if let Some(dir) = &cfg.audit.export_dir {
+            match crate::audit_ops::export(&*audit, dir).await {
+                Ok(s) if s.records > 0 => tracing::info!(
+                    records = s.records,
+                    files = s.files.len(),
+                    "exported audit records"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "audit export failed"),
+            }
+        }
+        if let Some(days) = cfg.audit.retention_days {
+            match crate::audit_ops::prune_older_than(&*audit, &signer, days, clock.now()).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(records = n, "pruned audit records past retention")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "audit pruning failed"),
+            }
+        }
+    }
 }

@@ -24,8 +24,17 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// An STS error document (`ErrorResponse`), as the Query protocol sends it.
-pub fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> (StatusCode, String) {
-    let sender = if status.is_server_error() { "Receiver" } else { "Sender" };
+pub fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> (StatusCode, String) {
+    let sender = if status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
     (
         status,
         format!(
@@ -47,7 +56,9 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
             match b {
                 b'+' => out.push(b' '),
                 b'%' => {
-                    let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                    let hex = bytes
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok());
                     match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                         Some(v) => {
                             out.push(v);
@@ -75,7 +86,12 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 /// Handles one authenticated STS request.
 pub fn handle(caller: &Caller, body: &[u8], request_id: &str) -> (StatusCode, String) {
     let pairs = form_pairs(body);
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let action = get("Action").unwrap_or("");
     let version = get("Version").unwrap_or("");
     if action == "GetCallerIdentity" && version == "2011-06-15" {

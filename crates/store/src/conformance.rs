@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tresor_crypto::KeyMaterialId;
 use tresor_kms::identity::{AccessKeyRecord, PrincipalKind, PrincipalRecord};
 use tresor_kms::store::{KEY_RECORD_FORMAT, KeyRecord, MaterialRecord, Store, StoreError, Tag};
-use tresor_kms::types::{AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, Region, Timestamp};
+use tresor_kms::types::{
+    AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, Region, Timestamp,
+};
 
 fn account(s: &str) -> AccountId {
     AccountId::parse(s).unwrap()
@@ -33,9 +35,16 @@ pub fn sample_key(acct: &str, reg: &str) -> KeyRecord {
         deletion_date: None,
         pending_window_days: None,
         policy: "{}".into(),
-        materials: vec![MaterialRecord { id, wrapped: vec![1, 2, 3], created: Timestamp(1) }],
+        materials: vec![MaterialRecord {
+            id,
+            wrapped: vec![1, 2, 3],
+            created: Timestamp(1),
+        }],
         current_material: Some(id),
-        tags: vec![Tag { key: "k".into(), value: "v".into() }],
+        tags: vec![Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
         version: 0,
     }
 }
@@ -53,21 +62,39 @@ pub async fn run_all(store: Arc<dyn Store>) {
 
 async fn meta(s: &dyn Store) {
     assert_eq!(s.get_meta("x").await.unwrap(), None, "meta: absent");
-    assert_eq!(s.put_meta_if_absent("x", "1").await.unwrap(), "1", "meta: insert");
-    assert_eq!(s.put_meta_if_absent("x", "2").await.unwrap(), "1", "meta: first value wins");
+    assert_eq!(
+        s.put_meta_if_absent("x", "1").await.unwrap(),
+        "1",
+        "meta: insert"
+    );
+    assert_eq!(
+        s.put_meta_if_absent("x", "2").await.unwrap(),
+        "1",
+        "meta: first value wins"
+    );
     assert_eq!(s.get_meta("x").await.unwrap().as_deref(), Some("1"));
     s.ping().await.unwrap();
 }
 
 async fn identities(s: &dyn Store) {
-    let mut p = PrincipalRecord::from_arn("arn:aws:iam::123456789012:user/alice", Timestamp(5)).unwrap();
+    let mut p =
+        PrincipalRecord::from_arn("arn:aws:iam::123456789012:user/alice", Timestamp(5)).unwrap();
     p.principal_id = "AIDAEXAMPLE".into();
     s.upsert_principal(&p).await.unwrap();
     assert_eq!(s.get_principal(&p.arn).await.unwrap(), Some(p.clone()));
     p.principal_id = "AIDAOTHER".into();
     s.upsert_principal(&p).await.unwrap();
-    assert_eq!(s.get_principal(&p.arn).await.unwrap().unwrap().principal_id, "AIDAOTHER", "upsert replaces");
-    assert_eq!(s.get_principal("arn:aws:iam::123456789012:user/bob").await.unwrap(), None);
+    assert_eq!(
+        s.get_principal(&p.arn).await.unwrap().unwrap().principal_id,
+        "AIDAOTHER",
+        "upsert replaces"
+    );
+    assert_eq!(
+        s.get_principal("arn:aws:iam::123456789012:user/bob")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(p.kind, PrincipalKind::User);
 
     let k = AccessKeyRecord {
@@ -79,9 +106,19 @@ async fn identities(s: &dyn Store) {
         created: Timestamp(6),
     };
     s.upsert_access_key(&k).await.unwrap();
-    assert_eq!(s.get_access_key("AKIAEXAMPLE").await.unwrap(), Some(k.clone()));
-    assert_eq!(s.get_access_key("akiaexample").await.unwrap(), None, "access key ids are case-sensitive");
-    let k2 = AccessKeyRecord { enabled: false, ..k.clone() };
+    assert_eq!(
+        s.get_access_key("AKIAEXAMPLE").await.unwrap(),
+        Some(k.clone())
+    );
+    assert_eq!(
+        s.get_access_key("akiaexample").await.unwrap(),
+        None,
+        "access key ids are case-sensitive"
+    );
+    let k2 = AccessKeyRecord {
+        enabled: false,
+        ..k.clone()
+    };
     s.upsert_access_key(&k2).await.unwrap();
     assert_eq!(s.get_access_key("AKIAEXAMPLE").await.unwrap(), Some(k2));
     assert_eq!(s.list_access_keys().await.unwrap().len(), 1);
@@ -90,11 +127,29 @@ async fn identities(s: &dyn Store) {
 async fn key_round_trip(s: &dyn Store) {
     let k = sample_key("111122223333", "us-east-1");
     s.insert_key(&k).await.unwrap();
-    let got = s.get_key(&k.region, &k.key_id).await.unwrap().expect("inserted key is readable");
+    let got = s
+        .get_key(&k.region, &k.key_id)
+        .await
+        .unwrap()
+        .expect("inserted key is readable");
     assert_eq!(got.version, 1, "a new key has version 1");
-    assert_eq!(KeyRecord { version: 0, ..got.clone() }, k, "round trip keeps every field");
-    assert!(matches!(s.insert_key(&k).await, Err(StoreError::Conflict(_))), "duplicate insert conflicts");
-    assert_eq!(s.get_key(&region("eu-west-1"), &k.key_id).await.unwrap(), None, "region is part of the identity");
+    assert_eq!(
+        KeyRecord {
+            version: 0,
+            ..got.clone()
+        },
+        k,
+        "round trip keeps every field"
+    );
+    assert!(
+        matches!(s.insert_key(&k).await, Err(StoreError::Conflict(_))),
+        "duplicate insert conflicts"
+    );
+    assert_eq!(
+        s.get_key(&region("eu-west-1"), &k.key_id).await.unwrap(),
+        None,
+        "region is part of the identity"
+    );
 }
 
 async fn compare_and_set(s: &dyn Store) {
@@ -105,12 +160,22 @@ async fn compare_and_set(s: &dyn Store) {
     a.description = "from a".into();
     s.update_key(&a).await.unwrap();
     b.description = "from b".into();
-    assert!(matches!(s.update_key(&b).await, Err(StoreError::Conflict(_))), "stale update loses");
+    assert!(
+        matches!(s.update_key(&b).await, Err(StoreError::Conflict(_))),
+        "stale update loses"
+    );
     let now = s.get_key(&k.region, &k.key_id).await.unwrap().unwrap();
     assert_eq!(now.description, "from a");
     assert_eq!(now.version, 2);
     let missing = sample_key("111122223333", "us-east-1");
-    assert!(matches!(s.update_key(&KeyRecord { version: 1, ..missing }).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.update_key(&KeyRecord {
+            version: 1,
+            ..missing
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 async fn listing(s: &dyn Store) {
@@ -122,27 +187,53 @@ async fn listing(s: &dyn Store) {
         ids.push(k.key_id);
         s.insert_key(&k).await.unwrap();
     }
-    s.insert_key(&sample_key("444455556666", "ap-south-2")).await.unwrap();
-    s.insert_key(&sample_key("777788889999", "ap-south-1")).await.unwrap();
+    s.insert_key(&sample_key("444455556666", "ap-south-2"))
+        .await
+        .unwrap();
+    s.insert_key(&sample_key("777788889999", "ap-south-1"))
+        .await
+        .unwrap();
     assert_eq!(s.count_keys(&acct, &reg).await.unwrap(), 5);
     let page1 = s.list_keys(&acct, &reg, None, 2).await.unwrap();
-    assert_eq!(page1.iter().map(|e| e.key_id).collect::<Vec<_>>(), ids[..2], "creation order");
-    let page2 = s.list_keys(&acct, &reg, Some(page1[1].seq), 10).await.unwrap();
+    assert_eq!(
+        page1.iter().map(|e| e.key_id).collect::<Vec<_>>(),
+        ids[..2],
+        "creation order"
+    );
+    let page2 = s
+        .list_keys(&acct, &reg, Some(page1[1].seq), 10)
+        .await
+        .unwrap();
     assert_eq!(page2.iter().map(|e| e.key_id).collect::<Vec<_>>(), ids[2..]);
-    assert!(s.list_keys(&acct, &reg, Some(page2[2].seq), 10).await.unwrap().is_empty());
+    assert!(
+        s.list_keys(&acct, &reg, Some(page2[2].seq), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn namespaces(s: &dyn Store) {
     let a = account("101010101010");
     assert_eq!(s.count_keys(&a, &region("us-east-1")).await.unwrap(), 0);
-    assert!(s.list_keys(&a, &region("us-east-1"), None, 10).await.unwrap().is_empty());
+    assert!(
+        s.list_keys(&a, &region("us-east-1"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Eight tasks increment one counter stored in the description through compare-and-set;
 /// no increment may be lost.
 async fn concurrent_updates(s: Arc<dyn Store>) {
     let k = sample_key("121212121212", "us-west-2");
-    s.insert_key(&KeyRecord { description: "0".into(), ..k.clone() }).await.unwrap();
+    s.insert_key(&KeyRecord {
+        description: "0".into(),
+        ..k.clone()
+    })
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = s.clone();

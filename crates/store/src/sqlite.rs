@@ -68,14 +68,19 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.db.inner.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.db.inner.path)
+            .finish()
     }
 }
 
 pub(crate) fn internal(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(ref code, _)
-            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
         {
             StoreError::Unavailable(e.to_string())
         }
@@ -84,10 +89,14 @@ pub(crate) fn internal(e: rusqlite::Error) -> StoreError {
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(internal)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(internal)?;
     Ok(())
 }
 
@@ -102,7 +111,9 @@ fn from_doc<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        Ok(SqliteStore { db: Db::open(path, MIGRATIONS)? })
+        Ok(SqliteStore {
+            db: Db::open(path, MIGRATIONS)?,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -136,10 +147,13 @@ impl Db {
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(internal)?;
-            r.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
+            r.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(internal)?;
             readers.push(Mutex::new(r));
         }
         Ok(Db {
@@ -159,7 +173,10 @@ impl Db {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
             f(&mut conn)
         })
         .await
@@ -188,17 +205,25 @@ impl Db {
 }
 
 fn migrate(conn: &Connection, migrations: &[&str]) -> Result<(), StoreError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(internal)?;
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(internal)?;
     let known = i64::try_from(migrations.len()).map_err(|e| StoreError::Internal(e.to_string()))?;
     if current > known {
         return Err(StoreError::Internal(format!(
             "database schema version {current} is newer than this tresor understands ({known}); upgrade tresor"
         )));
     }
-    for (i, sql) in migrations.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (i, sql) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
         let version = i + 1;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
-            .map_err(internal)?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))
+        .map_err(internal)?;
         tracing::info!(version, "applied store migration");
     }
     Ok(())
@@ -207,13 +232,18 @@ fn migrate(conn: &Connection, migrations: &[&str]) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(internal)).await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(internal))
+            .await
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         let name = name.to_owned();
         self.read(move |c| {
-            c.query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| r.get(0)).optional().map_err(internal)
+            c.query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(internal)
         })
         .await
     }
@@ -222,10 +252,16 @@ impl Store for SqliteStore {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.write(move |c| {
             let tx = c.transaction().map_err(internal)?;
-            tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)", params![name, value])
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
+                params![name, value],
+            )
+            .map_err(internal)?;
+            let stored: String = tx
+                .query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
                 .map_err(internal)?;
-            let stored: String =
-                tx.query_row("SELECT value FROM meta WHERE name = ?1", [&name], |r| r.get(0)).map_err(internal)?;
             tx.commit().map_err(internal)?;
             Ok(stored)
         })
@@ -249,14 +285,22 @@ impl Store for SqliteStore {
         let arn = arn.to_owned();
         let doc: Option<String> = self
             .read(move |c| {
-                c.query_row("SELECT doc FROM principals WHERE arn = ?1", [&arn], |r| r.get(0)).optional().map_err(internal)
+                c.query_row("SELECT doc FROM principals WHERE arn = ?1", [&arn], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(internal)
             })
             .await?;
         doc.as_deref().map(from_doc).transpose()
     }
 
     async fn upsert_access_key(&self, key: &AccessKeyRecord) -> Result<(), StoreError> {
-        let (id, principal, doc) = (key.access_key_id.clone(), key.principal_arn.clone(), to_doc(key)?);
+        let (id, principal, doc) = (
+            key.access_key_id.clone(),
+            key.principal_arn.clone(),
+            to_doc(key)?,
+        );
         self.write(move |c| {
             c.execute(
                 "INSERT INTO access_keys (access_key_id, principal_arn, doc) VALUES (?1, ?2, ?3)
@@ -269,13 +313,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+    async fn get_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<AccessKeyRecord>, StoreError> {
         let id = access_key_id.to_owned();
         let doc: Option<String> = self
             .read(move |c| {
-                c.query_row("SELECT doc FROM access_keys WHERE access_key_id = ?1", [&id], |r| r.get(0))
-                    .optional()
-                    .map_err(internal)
+                c.query_row(
+                    "SELECT doc FROM access_keys WHERE access_key_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
             })
             .await?;
         doc.as_deref().map(from_doc).transpose()
@@ -284,7 +335,9 @@ impl Store for SqliteStore {
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
         let docs: Vec<String> = self
             .read(|c| {
-                let mut st = c.prepare("SELECT doc FROM access_keys ORDER BY access_key_id").map_err(internal)?;
+                let mut st = c
+                    .prepare("SELECT doc FROM access_keys ORDER BY access_key_id")
+                    .map_err(internal)?;
                 let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
                 rows.collect::<Result<Vec<String>, _>>().map_err(internal)
             })
@@ -293,8 +346,12 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let (region, key_id, account, doc) =
-            (key.region.to_string(), key.key_id.to_string(), key.account.to_string(), to_doc(key)?);
+        let (region, key_id, account, doc) = (
+            key.region.to_string(),
+            key.key_id.to_string(),
+            key.account.to_string(),
+            to_doc(key)?,
+        );
         self.write(move |c| {
             match c.execute(
                 "INSERT INTO keys (region, key_id, account, version, doc) VALUES (?1, ?2, ?3, 1, ?4)",
@@ -310,13 +367,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let (region, key_id) = (region.to_string(), key_id.to_string());
         let row: Option<(i64, String)> = self
             .read(move |c| {
-                c.query_row("SELECT version, doc FROM keys WHERE region = ?1 AND key_id = ?2", params![region, key_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                c.query_row(
+                    "SELECT version, doc FROM keys WHERE region = ?1 AND key_id = ?2",
+                    params![region, key_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(internal)
             })
@@ -331,7 +394,8 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let (region, key_id, doc) = (key.region.to_string(), key.key_id.to_string(), to_doc(key)?);
-        let expected = i64::try_from(key.version).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let expected =
+            i64::try_from(key.version).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.write(move |c| {
             let n = c
                 .execute(
@@ -369,7 +433,8 @@ impl Store for SqliteStore {
             .await?;
         rows.into_iter()
             .map(|(seq, id)| {
-                let key_id = KeyId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("bad key id {id}")))?;
+                let key_id = KeyId::parse(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad key id {id}")))?;
                 Ok(KeyListEntry { seq, key_id })
             })
             .collect()

@@ -74,7 +74,8 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
 }
 
 fn arr<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
-    v.try_into().map_err(|_| StoreError::Corrupt("hash or signature of the wrong length".into()))
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash or signature of the wrong length".into()))
 }
 
 type SignedRow = (String, i64, Vec<u8>, i64, Vec<u8>);
@@ -90,10 +91,14 @@ fn signed_from_row(r: SignedRow) -> Result<Signed, StoreError> {
 }
 
 fn read_signed(c: &Connection, table: &str, chain: &str) -> Result<Vec<Signed>, StoreError> {
-    let sql = format!("SELECT chain, seq, hash, time, signature FROM {table} WHERE chain = ?1 ORDER BY seq");
+    let sql = format!(
+        "SELECT chain, seq, hash, time, signature FROM {table} WHERE chain = ?1 ORDER BY seq"
+    );
     let mut st = c.prepare_cached(&sql).map_err(internal)?;
     let rows = st
-        .query_map([chain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([chain], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .map_err(internal)?
         .collect::<Result<Vec<SignedRow>, _>>()
         .map_err(internal)?;
@@ -141,7 +146,8 @@ struct AuditRecordRow {
 
 fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreError> {
     let mut index = row.index;
-    index.resources = serde_json::from_str(&resources).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    index.resources =
+        serde_json::from_str(&resources).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(AuditRecord {
         chain: row.chain,
         seq: u64::try_from(row.seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -154,7 +160,9 @@ fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreEr
 
 impl SqliteAuditLog {
     pub fn open(path: &Path) -> Result<SqliteAuditLog, StoreError> {
-        Ok(SqliteAuditLog { db: Db::open(path, MIGRATIONS)? })
+        Ok(SqliteAuditLog {
+            db: Db::open(path, MIGRATIONS)?,
+        })
     }
 }
 
@@ -162,10 +170,17 @@ impl SqliteAuditLog {
 impl AuditBackend for SqliteAuditLog {
     async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
         let chain = chain.to_owned();
-        self.db.read(move |c| read_signed(c, "audit_heads", &chain).map(|mut v| v.pop())).await
+        self.db
+            .read(move |c| read_signed(c, "audit_heads", &chain).map(|mut v| v.pop()))
+            .await
     }
 
-    async fn append(&self, records: &[AuditRecord], head: &Signed, digest: Option<&Signed>) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        records: &[AuditRecord],
+        head: &Signed,
+        digest: Option<&Signed>,
+    ) -> Result<(), StoreError> {
         let records = records.to_vec();
         let head = head.clone();
         let digest = digest.cloned();
@@ -244,15 +259,24 @@ impl AuditBackend for SqliteAuditLog {
 
     async fn anchor(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
         let chain = chain.to_owned();
-        self.db.read(move |c| read_signed(c, "audit_anchors", &chain).map(|mut v| v.pop())).await
+        self.db
+            .read(move |c| read_signed(c, "audit_anchors", &chain).map(|mut v| v.pop()))
+            .await
     }
 
     async fn digests(&self, chain: &str) -> Result<Vec<Signed>, StoreError> {
         let chain = chain.to_owned();
-        self.db.read(move |c| read_signed(c, "audit_digests", &chain)).await
+        self.db
+            .read(move |c| read_signed(c, "audit_digests", &chain))
+            .await
     }
 
-    async fn records(&self, chain: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn records(
+        &self,
+        chain: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let chain = chain.to_owned();
         let after = to_i64(after_seq)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -268,7 +292,9 @@ impl AuditBackend for SqliteAuditLog {
                 rows.collect::<Result<Vec<_>, _>>().map_err(internal)
             })
             .await?;
-        rows.into_iter().map(|(row, res)| finish(row, res)).collect()
+        rows.into_iter()
+            .map(|(row, res)| finish(row, res))
+            .collect()
     }
 
     async fn lookup(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
@@ -281,6 +307,7 @@ impl AuditBackend for SqliteAuditLog {
             }
         };
         eq("account", &q.account, &mut sql, &mut args);
+        eq("region", &q.region, &mut sql, &mut args);
         eq("event_name", &q.event_name, &mut sql, &mut args);
         eq("principal_arn", &q.principal_arn, &mut sql, &mut args);
         eq("username", &q.username, &mut sql, &mut args);
@@ -311,22 +338,41 @@ impl AuditBackend for SqliteAuditLog {
             args.push(SqlValue::Text(chain.clone()));
             args.push(SqlValue::Integer(to_i64(*seq)?));
             let n = args.len();
-            sql.push_str(&format!(" AND (a.event_time, a.chain, a.seq) < (?{}, ?{}, ?{})", n - 2, n - 1, n));
+            sql.push_str(&format!(
+                " AND (a.event_time, a.chain, a.seq) < (?{}, ?{}, ?{})",
+                n - 2,
+                n - 1,
+                n
+            ));
         }
-        args.push(SqlValue::Integer(i64::try_from(q.limit).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(" ORDER BY a.event_time DESC, a.chain DESC, a.seq DESC LIMIT ?{}", args.len()));
+        args.push(SqlValue::Integer(
+            i64::try_from(q.limit).unwrap_or(i64::MAX),
+        ));
+        sql.push_str(&format!(
+            " ORDER BY a.event_time DESC, a.chain DESC, a.seq DESC LIMIT ?{}",
+            args.len()
+        ));
         let rows = self
             .db
             .read(move |c| {
                 let mut st = c.prepare(&sql).map_err(internal)?;
-                let rows = st.query_map(params_from_iter(args.iter()), record_from_row).map_err(internal)?;
+                let rows = st
+                    .query_map(params_from_iter(args.iter()), record_from_row)
+                    .map_err(internal)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(internal)
             })
             .await?;
-        rows.into_iter().map(|(row, res)| finish(row, res)).collect()
+        rows.into_iter()
+            .map(|(row, res)| finish(row, res))
+            .collect()
     }
 
-    async fn prune(&self, chain: &str, through_seq: u64, anchor: &Signed) -> Result<u64, StoreError> {
+    async fn prune(
+        &self,
+        chain: &str,
+        through_seq: u64,
+        anchor: &Signed,
+    ) -> Result<u64, StoreError> {
         let chain = chain.to_owned();
         let through = to_i64(through_seq)?;
         let anchor = anchor.clone();
@@ -352,7 +398,11 @@ impl AuditBackend for SqliteAuditLog {
             .await
     }
 
-    async fn last_seq_before(&self, chain: &str, before_millis: i64) -> Result<Option<u64>, StoreError> {
+    async fn last_seq_before(
+        &self,
+        chain: &str,
+        before_millis: i64,
+    ) -> Result<Option<u64>, StoreError> {
         let chain = chain.to_owned();
         let v: Option<i64> = self
             .db
@@ -377,12 +427,17 @@ impl AuditBackend for SqliteAuditLog {
                         )
                         .map_err(internal)?,
                     None => c
-                        .query_row("SELECT MAX(seq) FROM audit_records WHERE chain = ?1", params![chain], |r| r.get(0))
+                        .query_row(
+                            "SELECT MAX(seq) FROM audit_records WHERE chain = ?1",
+                            params![chain],
+                            |r| r.get(0),
+                        )
                         .map_err(internal)?,
                 };
                 Ok(last)
             })
             .await?;
-        v.map(|n| u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        v.map(|n| u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 use tresor_crypto::Ed25519Signer;
 use tresor_kms::audit::{AuditEvent, AuditSink};
-use tresor_kms::audit_log::{AuditBackend, AuditQuery, AuditWriterConfig, GroupCommitAuditSink, prune, verify};
+use tresor_kms::audit_log::{
+    AuditBackend, AuditQuery, AuditWriterConfig, GroupCommitAuditSink, prune, verify,
+};
 use tresor_kms::clock::ManualClock;
 use tresor_kms::types::Timestamp;
 use tresor_store::SqliteAuditLog;
@@ -59,27 +61,50 @@ async fn log_with(n: u64, digest_every: u64) -> Log {
     let path = dir.path().join("audit.db");
     let backend = Arc::new(SqliteAuditLog::open(&path).unwrap());
     let signer = Arc::new(Ed25519Signer::generate().unwrap());
-    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(1_700_000_000)));
-    let cfg = AuditWriterConfig { digest_every_records: digest_every, digest_every_millis: i64::MAX, ..Default::default() };
-    let (sink, writer) = GroupCommitAuditSink::start(backend.clone(), signer.clone(), clock.clone(), cfg).await.unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(
+        1_700_000_000,
+    )));
+    let cfg = AuditWriterConfig {
+        digest_every_records: digest_every,
+        digest_every_millis: i64::MAX,
+        ..Default::default()
+    };
+    let (sink, writer) =
+        GroupCommitAuditSink::start(backend.clone(), signer.clone(), clock.clone(), cfg)
+            .await
+            .unwrap();
     let sink = Arc::new(sink);
     // Concurrent callers: their records are committed in groups, each call returning only after.
     let mut tasks = Vec::new();
     for i in 1..=n {
         let sink = sink.clone();
-        tasks.push(tokio::spawn(async move { sink.record(event(i, "Decrypt", 1_700_000_000 + i as i64)).await }));
+        tasks.push(tokio::spawn(async move {
+            sink.record(event(i, "Decrypt", 1_700_000_000 + i as i64))
+                .await
+        }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
     }
     drop(sink);
     writer.await.unwrap();
-    Log { _dir: dir, path, backend, signer, clock }
+    Log {
+        _dir: dir,
+        path,
+        backend,
+        signer,
+        clock,
+    }
 }
 
 async fn problems(log: &Log) -> Vec<String> {
-    let report = verify(&*log.backend, &log.signer.public_key()).await.unwrap();
-    assert_eq!(report.ok, report.chains.iter().all(|c| c.problems.is_empty()));
+    let report = verify(&*log.backend, &log.signer.public_key())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.ok,
+        report.chains.iter().all(|c| c.problems.is_empty())
+    );
     report.chains.into_iter().flat_map(|c| c.problems).collect()
 }
 
@@ -92,10 +117,15 @@ fn sql(path: &Path, stmt: &str) {
 async fn intact_log_verifies_and_every_record_is_there() {
     let log = log_with(200, 50).await;
     assert_eq!(problems(&log).await, Vec::<String>::new());
-    let report = verify(&*log.backend, &log.signer.public_key()).await.unwrap();
+    let report = verify(&*log.backend, &log.signer.public_key())
+        .await
+        .unwrap();
     assert_eq!(report.chains[0].records, 200);
     assert_eq!(report.chains[0].head_seq, Some(200));
-    assert!(report.chains[0].digests >= 1, "digests are taken at commit boundaries");
+    assert!(
+        report.chains[0].digests >= 1,
+        "digests are taken at commit boundaries"
+    );
     // Verification with another public key fails.
     let other = Ed25519Signer::generate().unwrap();
     assert!(!verify(&*log.backend, &other.public_key()).await.unwrap().ok);
@@ -104,17 +134,29 @@ async fn intact_log_verifies_and_every_record_is_there() {
 #[tokio::test]
 async fn a_modified_record_is_detected() {
     let log = log_with(20, 5).await;
-    sql(&log.path, "UPDATE audit_records SET json = replace(json, '\"n\":7', '\"n\":8') WHERE seq = 7");
+    sql(
+        &log.path,
+        "UPDATE audit_records SET json = replace(json, '\"n\":7', '\"n\":8') WHERE seq = 7",
+    );
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("record 7 was modified")), "{p:?}");
+    assert!(
+        p.iter().any(|m| m.contains("record 7 was modified")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_modified_query_column_is_detected() {
     let log = log_with(20, 5).await;
-    sql(&log.path, "UPDATE audit_records SET error_code = NULL WHERE seq = 10");
+    sql(
+        &log.path,
+        "UPDATE audit_records SET error_code = NULL WHERE seq = 10",
+    );
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("record 10's query columns")), "{p:?}");
+    assert!(
+        p.iter().any(|m| m.contains("record 10's query columns")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +164,10 @@ async fn a_deleted_record_is_detected() {
     let log = log_with(20, 5).await;
     sql(&log.path, "DELETE FROM audit_records WHERE seq = 9");
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("records 9..9 are missing")), "{p:?}");
+    assert!(
+        p.iter().any(|m| m.contains("records 9..9 are missing")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +183,12 @@ async fn an_inserted_record_is_detected() {
     );
     let p = problems(&log).await;
     assert!(!p.is_empty(), "an inserted record must be detected");
-    assert!(p.iter().any(|m| m.contains("does not link") || m.contains("modified") || m.contains("follow the signed head")), "{p:?}");
+    assert!(
+        p.iter().any(|m| m.contains("does not link")
+            || m.contains("modified")
+            || m.contains("follow the signed head")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +201,11 @@ async fn reordered_records_are_detected() {
          UPDATE audit_records SET seq = 5 WHERE seq = -1;",
     );
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("record 4") || m.contains("record 5")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("record 4") || m.contains("record 5")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
@@ -159,23 +213,45 @@ async fn a_truncated_tail_is_detected() {
     let log = log_with(20, 1000).await;
     sql(&log.path, "DELETE FROM audit_records WHERE seq > 17");
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("records 18..20 at the end are missing")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("records 18..20 at the end are missing")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_forged_head_is_detected() {
     let log = log_with(20, 1000).await;
-    sql(&log.path, "DELETE FROM audit_records WHERE seq > 17; UPDATE audit_heads SET seq = 17");
+    sql(
+        &log.path,
+        "DELETE FROM audit_records WHERE seq > 17; UPDATE audit_heads SET seq = 17",
+    );
     let p = problems(&log).await;
-    assert!(p.iter().any(|m| m.contains("signature is invalid") || m.contains("does not match")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("signature is invalid") || m.contains("does not match")),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
 async fn lookups_filter_and_page_newest_first() {
     let log = log_with(30, 10).await;
-    let all = log.backend.lookup(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let all = log
+        .backend
+        .lookup(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 30);
-    assert!(all.windows(2).all(|w| w[0].index.event_time_millis >= w[1].index.event_time_millis), "newest first");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].index.event_time_millis >= w[1].index.event_time_millis),
+        "newest first"
+    );
     let key0 = log
         .backend
         .lookup(&AuditQuery {
@@ -188,7 +264,11 @@ async fn lookups_filter_and_page_newest_first() {
     assert_eq!(key0.len(), 10);
     let denied = log
         .backend
-        .lookup(&AuditQuery { error_code: Some("AccessDeniedException".into()), limit: 100, ..Default::default() })
+        .lookup(&AuditQuery {
+            error_code: Some("AccessDeniedException".into()),
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(denied.len(), 6);
@@ -207,7 +287,15 @@ async fn lookups_filter_and_page_newest_first() {
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = log.backend.lookup(&AuditQuery { before: before.clone(), limit: 7, ..Default::default() }).await.unwrap();
+        let page = log
+            .backend
+            .lookup(&AuditQuery {
+                before: before.clone(),
+                limit: 7,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -219,7 +307,11 @@ async fn lookups_filter_and_page_newest_first() {
     assert_eq!(seen, (1..=30).collect::<Vec<_>>());
     let by_principal = log
         .backend
-        .lookup(&AuditQuery { principal_arn: Some("arn:aws:iam::111122223333:user/bob".into()), limit: 10, ..Default::default() })
+        .lookup(&AuditQuery {
+            principal_arn: Some("arn:aws:iam::111122223333:user/bob".into()),
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(by_principal.is_empty());
@@ -229,10 +321,20 @@ async fn lookups_filter_and_page_newest_first() {
 async fn pruning_keeps_the_rest_verifiable() {
     let log = log_with(40, 10).await;
     // Records 1..=25 are older than t0+26.
-    let removed = prune(&*log.backend, &log.signer, "main", (1_700_000_000 + 26) * 1000, 0).await.unwrap();
+    let removed = prune(
+        &*log.backend,
+        &log.signer,
+        "main",
+        (1_700_000_000 + 26) * 1000,
+        0,
+    )
+    .await
+    .unwrap();
     assert_eq!(removed, 25);
     assert_eq!(problems(&log).await, Vec::<String>::new());
-    let report = verify(&*log.backend, &log.signer.public_key()).await.unwrap();
+    let report = verify(&*log.backend, &log.signer.public_key())
+        .await
+        .unwrap();
     assert_eq!(report.chains[0].first_seq, Some(26));
     // Deleting the first kept record is still detected.
     sql(&log.path, "DELETE FROM audit_records WHERE seq = 26");
@@ -243,16 +345,33 @@ async fn pruning_keeps_the_rest_verifiable() {
 #[tokio::test]
 async fn the_chain_resumes_after_a_restart() {
     let log = log_with(10, 1000).await;
-    let cfg = AuditWriterConfig { digest_every_records: 1000, ..Default::default() };
-    let (sink, writer) =
-        GroupCommitAuditSink::start(log.backend.clone(), log.signer.clone(), log.clock.clone(), cfg).await.unwrap();
-    sink.record(event(11, "Encrypt", 1_700_000_100)).await.unwrap();
+    let cfg = AuditWriterConfig {
+        digest_every_records: 1000,
+        ..Default::default()
+    };
+    let (sink, writer) = GroupCommitAuditSink::start(
+        log.backend.clone(),
+        log.signer.clone(),
+        log.clock.clone(),
+        cfg,
+    )
+    .await
+    .unwrap();
+    sink.record(event(11, "Encrypt", 1_700_000_100))
+        .await
+        .unwrap();
     drop(sink);
     writer.await.unwrap();
-    let report = verify(&*log.backend, &log.signer.public_key()).await.unwrap();
+    let report = verify(&*log.backend, &log.signer.public_key())
+        .await
+        .unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.chains[0].records, 11);
     let c = Connection::open(&log.path).unwrap();
-    let n: i64 = c.query_row("SELECT COUNT(*) FROM audit_records", params![], |r| r.get(0)).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM audit_records", params![], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(n, 11);
 }

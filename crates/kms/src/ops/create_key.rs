@@ -11,7 +11,10 @@ use crate::context::CallContext;
 use crate::error::KmsError;
 use crate::kms::Kms;
 use crate::store::{KEY_RECORD_FORMAT, KeyRecord, MaterialRecord, Tag, material_wrap_purpose};
-use crate::types::{AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, PARTITION, Timestamp, key_arn};
+use crate::types::{
+    AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, PARTITION, Timestamp,
+    key_arn,
+};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -47,8 +50,12 @@ pub fn usage_allowed(spec: KeySpec, usage: KeyUsage) -> bool {
     match spec {
         S::SymmetricDefault => usage == U::EncryptDecrypt,
         S::Rsa2048 | S::Rsa3072 | S::Rsa4096 => matches!(usage, U::EncryptDecrypt | U::SignVerify),
-        S::EccNistP256 | S::EccNistP384 | S::EccNistP521 => matches!(usage, U::SignVerify | U::KeyAgreement),
-        S::EccSecgP256k1 | S::EccNistEdwards25519 | S::MlDsa44 | S::MlDsa65 | S::MlDsa87 => usage == U::SignVerify,
+        S::EccNistP256 | S::EccNistP384 | S::EccNistP521 => {
+            matches!(usage, U::SignVerify | U::KeyAgreement)
+        }
+        S::EccSecgP256k1 | S::EccNistEdwards25519 | S::MlDsa44 | S::MlDsa65 | S::MlDsa87 => {
+            usage == U::SignVerify
+        }
         S::Hmac224 | S::Hmac256 | S::Hmac384 | S::Hmac512 => usage == U::GenerateVerifyMac,
         S::Sm2 => matches!(usage, U::EncryptDecrypt | U::SignVerify | U::KeyAgreement),
     }
@@ -72,7 +79,9 @@ pub(crate) fn check_policy_document(policy: &str) -> Result<(), KmsError> {
     match serde_json::from_str::<Value>(policy) {
         Ok(Value::Object(_)) => Ok(()),
         // AWS-DEVIATION (unverified text): AWS's message for a policy that is not JSON.
-        _ => Err(KmsError::MalformedPolicyDocument("The policy document is not valid JSON.".to_owned())),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "The policy document is not valid JSON.".to_owned(),
+        )),
     }
 }
 
@@ -82,7 +91,11 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
         let n = i + 1;
         let key_len = t.key.encode_utf16().count();
         if key_len == 0 || key_len > 128 {
-            let bound = if key_len == 0 { "greater than or equal to 1" } else { "less than or equal to 128" };
+            let bound = if key_len == 0 {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to 128"
+            };
             return Err(KmsError::validation(format!(
                 "Value '{}' at 'tags.{n}.member.tagKey' failed to satisfy constraint: Member must have length {bound}",
                 t.key
@@ -95,8 +108,14 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
             )));
         }
     }
-    if tags.iter().any(|t| t.key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))) {
-        return Err(KmsError::Tag("Tags beginning with aws: are reserved".to_owned()));
+    if tags.iter().any(|t| {
+        t.key
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+    }) {
+        return Err(KmsError::Tag(
+            "Tags beginning with aws: are reserved".to_owned(),
+        ));
     }
     let mut keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
     keys.sort_unstable();
@@ -111,16 +130,28 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
 
 /// `creationDate` as CloudTrail renders it inside `responseElements.keyMetadata`: `Aug 10, 2022, 10:38:27 PM`.
 pub(crate) fn human_date(t: Timestamp) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(t.unix_seconds()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.get(usize::from(u8::from(dt.month())).saturating_sub(1)).copied().unwrap_or("Jan");
+    let dt = time::OffsetDateTime::from_unix_timestamp(t.unix_seconds())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS
+        .get(usize::from(u8::from(dt.month())).saturating_sub(1))
+        .copied()
+        .unwrap_or("Jan");
     let (h12, ampm) = match dt.hour() {
         0 => (12, "AM"),
         h @ 1..=11 => (h, "AM"),
         12 => (12, "PM"),
         h => (h - 12, "PM"),
     };
-    format!("{month} {}, {}, {h12}:{:02}:{:02} {ampm}", dt.day(), dt.year(), dt.minute(), dt.second())
+    format!(
+        "{month} {}, {}, {h12}:{:02}:{:02} {ampm}",
+        dt.day(),
+        dt.year(),
+        dt.minute(),
+        dt.second()
+    )
 }
 
 #[async_trait]
@@ -131,25 +162,60 @@ impl Operation for CreateKey {
 
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
         let mut m = params();
-        put(&mut m, "description", Some(self.description.clone().unwrap_or_default()));
+        put(
+            &mut m,
+            "description",
+            Some(self.description.clone().unwrap_or_default()),
+        );
         put(&mut m, "keyUsage", self.key_usage.map(|u| u.as_str()));
-        put(&mut m, "keySpec", self.key_spec.or(self.customer_master_key_spec).map(|s| s.as_str()));
-        put(&mut m, "customerMasterKeySpec", self.customer_master_key_spec.map(|s| s.as_str()));
-        put(&mut m, "origin", Some(self.origin.unwrap_or(Origin::AwsKms).as_str()));
-        put(&mut m, "bypassPolicyLockoutSafetyCheck", Some(self.bypass_policy_lockout_safety_check.unwrap_or(false)));
-        put(&mut m, "multiRegion", Some(self.multi_region.unwrap_or(false)));
+        put(
+            &mut m,
+            "keySpec",
+            self.key_spec
+                .or(self.customer_master_key_spec)
+                .map(|s| s.as_str()),
+        );
+        put(
+            &mut m,
+            "customerMasterKeySpec",
+            self.customer_master_key_spec.map(|s| s.as_str()),
+        );
+        put(
+            &mut m,
+            "origin",
+            Some(self.origin.unwrap_or(Origin::AwsKms).as_str()),
+        );
+        put(
+            &mut m,
+            "bypassPolicyLockoutSafetyCheck",
+            Some(self.bypass_policy_lockout_safety_check.unwrap_or(false)),
+        );
+        put(
+            &mut m,
+            "multiRegion",
+            Some(self.multi_region.unwrap_or(false)),
+        );
         put(&mut m, "customKeyStoreId", self.custom_key_store_id.clone());
         put(&mut m, "policy", self.policy.clone());
         if let Some(tags) = &self.tags {
             m.insert(
                 "tags".into(),
-                Value::Array(tags.iter().map(|t| json!({"tagKey": t.key, "tagValue": t.value})).collect()),
+                Value::Array(
+                    tags.iter()
+                        .map(|t| json!({"tagKey": t.key, "tagValue": t.value}))
+                        .collect(),
+                ),
             );
         }
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<CreateKeyOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<CreateKeyOutput, KmsError> {
         let key_spec = match (self.key_spec, self.customer_master_key_spec) {
             (Some(a), Some(b)) if a != b => {
                 // AWS-DEVIATION (unverified text).
@@ -175,7 +241,9 @@ impl Operation for CreateKey {
         }
         let origin = self.origin.unwrap_or(Origin::AwsKms);
         if let Some(id) = &self.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!("Custom key store '{id}' does not exist")));
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
         }
         if origin != Origin::AwsKms {
             // AWS-DEVIATION: imported key material and custom key stores are not supported yet.
@@ -225,7 +293,10 @@ impl Operation for CreateKey {
         let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
         let wrapped = kms
             .root
-            .wrap(&material_wrap_purpose(&arn, &material_id), material.expose())
+            .wrap(
+                &material_wrap_purpose(&arn, &material_id),
+                material.expose(),
+            )
             .map_err(KmsError::internal)?;
         let record = KeyRecord {
             format: KEY_RECORD_FORMAT,
@@ -242,7 +313,11 @@ impl Operation for CreateKey {
             deletion_date: None,
             pending_window_days: None,
             policy,
-            materials: vec![MaterialRecord { id: material_id, wrapped, created: now }],
+            materials: vec![MaterialRecord {
+                id: material_id,
+                wrapped,
+                created: now,
+            }],
             current_material: Some(material_id),
             tags,
             version: 0,
@@ -251,7 +326,9 @@ impl Operation for CreateKey {
         trail.add_resource(&account, &arn);
         let metadata = KeyMetadata::from_record(&record);
         trail.response_elements = Some(json!({ "keyMetadata": audit_key_metadata(&metadata) }));
-        Ok(CreateKeyOutput { key_metadata: metadata })
+        Ok(CreateKeyOutput {
+            key_metadata: metadata,
+        })
     }
 }
 
@@ -273,7 +350,10 @@ pub(crate) fn audit_key_metadata(m: &KeyMetadata) -> Value {
         "multiRegion": m.multi_region,
     });
     if let (Some(algs), Some(obj)) = (&m.encryption_algorithms, v.as_object_mut()) {
-        obj.insert("encryptionAlgorithms".into(), json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()));
+        obj.insert(
+            "encryptionAlgorithms".into(),
+            json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        );
     }
     if let (Some(id), Some(obj)) = (&m.current_key_material_id, v.as_object_mut()) {
         obj.insert("currentKeyMaterialId".into(), json!(id));
@@ -286,17 +366,33 @@ mod tests {
     use super::*;
 
     fn tag(k: &str, v: &str) -> Tag {
-        Tag { key: k.into(), value: v.into() }
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
     }
 
     #[test]
     fn tag_rules() {
         assert!(check_tags(&[tag("a", "1"), tag("b", "")]).is_ok());
-        assert_eq!(check_tags(&[tag("AWS:x", "1")]), Err(KmsError::Tag("Tags beginning with aws: are reserved".into())));
-        assert_eq!(check_tags(&[tag("a", "1"), tag("a", "2")]), Err(KmsError::Tag("Duplicate tag keys".into())));
+        assert_eq!(
+            check_tags(&[tag("AWS:x", "1")]),
+            Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into()
+            ))
+        );
+        assert_eq!(
+            check_tags(&[tag("a", "1"), tag("a", "2")]),
+            Err(KmsError::Tag("Duplicate tag keys".into()))
+        );
         let many: Vec<Tag> = (0..51).map(|i| tag(&format!("k{i}"), "v")).collect();
-        assert_eq!(check_tags(&many), Err(KmsError::Tag("Too many tags".into())));
-        assert!(matches!(check_tags(&[tag(&"k".repeat(129), "v")]), Err(KmsError::Validation(m)) if m.contains("tags.1.member.tagKey")));
+        assert_eq!(
+            check_tags(&many),
+            Err(KmsError::Tag("Too many tags".into()))
+        );
+        assert!(
+            matches!(check_tags(&[tag(&"k".repeat(129), "v")]), Err(KmsError::Validation(m)) if m.contains("tags.1.member.tagKey"))
+        );
     }
 
     #[test]
@@ -304,21 +400,36 @@ mod tests {
         let acct = AccountId::parse("111122223333").unwrap();
         let p = default_key_policy(&acct);
         let v: Value = serde_json::from_str(&p).unwrap();
-        assert_eq!(v["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
+        assert_eq!(
+            v["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::111122223333:root"
+        );
         assert_eq!(v["Statement"][0]["Action"], "kms:*");
         assert!(p.contains("\"Version\" : \"2012-10-17\""));
     }
 
     #[test]
     fn human_dates() {
-        assert_eq!(human_date(Timestamp::from_unix_seconds(1_660_171_107)), "Aug 10, 2022, 10:38:27 PM");
-        assert_eq!(human_date(Timestamp::from_unix_seconds(0)), "Jan 1, 1970, 12:00:00 AM");
+        assert_eq!(
+            human_date(Timestamp::from_unix_seconds(1_660_171_107)),
+            "Aug 10, 2022, 10:38:27 PM"
+        );
+        assert_eq!(
+            human_date(Timestamp::from_unix_seconds(0)),
+            "Jan 1, 1970, 12:00:00 AM"
+        );
     }
 
     #[test]
     fn usage_matrix() {
-        assert!(usage_allowed(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt));
-        assert!(!usage_allowed(KeySpec::SymmetricDefault, KeyUsage::SignVerify));
+        assert!(usage_allowed(
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt
+        ));
+        assert!(!usage_allowed(
+            KeySpec::SymmetricDefault,
+            KeyUsage::SignVerify
+        ));
         assert!(!usage_allowed(KeySpec::Rsa2048, KeyUsage::KeyAgreement));
         assert!(usage_allowed(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac));
     }

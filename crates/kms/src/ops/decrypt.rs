@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens, context_json, open,
-    params, put, require_symmetric_encryption,
+    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens,
+    context_json, open, params, put, require_symmetric_encryption,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -42,7 +42,8 @@ pub(crate) fn reject_recipient(recipient: &Option<Value>) -> Result<(), KmsError
     match recipient {
         // AWS-DEVIATION: attested Recipient requests (Nitro Enclaves) are not supported.
         Some(v) if !v.is_null() => Err(KmsError::UnsupportedOperation(
-            "The Recipient parameter (attested enclave requests) is not supported by this server.".to_owned(),
+            "The Recipient parameter (attested enclave requests) is not supported by this server."
+                .to_owned(),
         )),
         _ => Ok(()),
     }
@@ -57,28 +58,47 @@ impl Operation for Decrypt {
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
         let mut m = params();
         put(&mut m, "keyId", self.key_id.clone());
-        put(&mut m, "encryptionContext", self.encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "encryptionContext",
+            self.encryption_context.as_ref().map(context_json),
+        );
         // Always logged, even when the caller did not send it.
         put(
             &mut m,
             "encryptionAlgorithm",
-            Some(self.encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+            Some(
+                self.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                    .as_str(),
+            ),
         );
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<DecryptOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<DecryptOutput, KmsError> {
         check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
         reject_recipient(&self.recipient)?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
         let dry_run = self.dry_run == Some(true);
         let ignore_ciphertext = dry_run
-            && self.dry_run_modifiers.as_deref().unwrap_or_default().contains(&DryRunModifier::IgnoreCiphertext);
+            && self
+                .dry_run_modifiers
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&DryRunModifier::IgnoreCiphertext);
         if ignore_ciphertext {
             // Only authorization and key checks are tested.
             let key_id = self.key_id.as_deref().ok_or_else(|| {
-                KmsError::validation_plain("KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+                KmsError::validation_plain(
+                    "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.",
+                )
             })?;
             let r = kms.resolve(ctx, key_id, true, "Decrypt", trail).await?;
             trail.set_param("keyId", r.key.arn.clone());

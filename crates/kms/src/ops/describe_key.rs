@@ -36,10 +36,19 @@ impl Operation for DescribeKey {
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<DescribeKeyOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<DescribeKeyOutput, KmsError> {
         check_grant_tokens(&self.grant_tokens)?;
-        let r = kms.resolve(ctx, &self.key_id, true, "DescribeKey", trail).await?;
+        let r = kms
+            .resolve(ctx, &self.key_id, true, "DescribeKey", trail)
+            .await?;
         kms.check_state(KeyOp::DescribeKey, &r.key)?;
-        Ok(DescribeKeyOutput { key_metadata: KeyMetadata::from_record(&r.key.record) })
+        Ok(DescribeKeyOutput {
+            key_metadata: KeyMetadata::from_record(&r.key.record),
+        })
     }
 }

@@ -30,8 +30,15 @@ impl Operation for DisableKey {
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<Empty, KmsError> {
-        let r = kms.resolve(ctx, &self.key_id, false, "DisableKey", trail).await?;
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<Empty, KmsError> {
+        let r = kms
+            .resolve(ctx, &self.key_id, false, "DisableKey", trail)
+            .await?;
         kms.check_state(KeyOp::DisableKey, &r.key)?;
         let arn = r.key.arn.clone();
         kms.modify_key(&r.key, |k| {

@@ -30,8 +30,15 @@ impl Operation for EnableKey {
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<Empty, KmsError> {
-        let r = kms.resolve(ctx, &self.key_id, false, "EnableKey", trail).await?;
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<Empty, KmsError> {
+        let r = kms
+            .resolve(ctx, &self.key_id, false, "EnableKey", trail)
+            .await?;
         kms.check_state(KeyOp::EnableKey, &r.key)?;
         let arn = r.key.arn.clone();
         kms.modify_key(&r.key, |k| {

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens, check_plaintext_len,
-    check_symmetric_algorithm, context_json, params, put, require_symmetric_encryption, seal,
+    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens,
+    check_plaintext_len, check_symmetric_algorithm, context_json, params, put,
+    require_symmetric_encryption, seal,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -47,21 +48,36 @@ impl Operation for Encrypt {
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
         let mut m = params();
         put(&mut m, "keyId", Some(self.key_id.clone()));
-        put(&mut m, "encryptionContext", self.encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "encryptionContext",
+            self.encryption_context.as_ref().map(context_json),
+        );
         put(
             &mut m,
             "encryptionAlgorithm",
-            Some(self.encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+            Some(
+                self.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                    .as_str(),
+            ),
         );
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<EncryptOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<EncryptOutput, KmsError> {
         check_plaintext_len(self.plaintext.0.len())?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
         check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
-        let r = kms.resolve(ctx, &self.key_id, true, "Encrypt", trail).await?;
+        let r = kms
+            .resolve(ctx, &self.key_id, true, "Encrypt", trail)
+            .await?;
         kms.check_state(KeyOp::Encrypt, &r.key)?;
         require_symmetric_encryption(&r.key.record, &r.key.arn, "Encrypt")?;
         let algorithm = check_symmetric_algorithm(self.encryption_algorithm)?;
@@ -70,6 +86,10 @@ impl Operation for Encrypt {
         }
         let (blob, material_id) = seal(&r.key, &ec, self.plaintext.0.expose())?;
         trail.set_additional("keyMaterialId", material_id.to_hex());
-        Ok(EncryptOutput { ciphertext_blob: Blob(blob), key_id: r.key.arn.clone(), encryption_algorithm: algorithm })
+        Ok(EncryptOutput {
+            ciphertext_blob: Blob(blob),
+            key_id: r.key.arn.clone(),
+            encryption_algorithm: algorithm,
+        })
     }
 }

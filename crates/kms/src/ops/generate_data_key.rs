@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::decrypt::reject_recipient;
 use super::{
-    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens, context_json, params,
-    put, require_symmetric_encryption, seal,
+    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens,
+    context_json, params, put, require_symmetric_encryption, seal,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -38,7 +38,10 @@ pub struct GenerateDataKeyOutput {
 }
 
 /// Exactly one of `NumberOfBytes` (1–1024) and `KeySpec`.
-pub(crate) fn data_key_length(number_of_bytes: Option<i64>, key_spec: Option<DataKeySpec>) -> Result<usize, KmsError> {
+pub(crate) fn data_key_length(
+    number_of_bytes: Option<i64>,
+    key_spec: Option<DataKeySpec>,
+) -> Result<usize, KmsError> {
     match (number_of_bytes, key_spec) {
         (Some(n), None) => {
             if n < 1 {
@@ -55,7 +58,9 @@ pub(crate) fn data_key_length(number_of_bytes: Option<i64>, key_spec: Option<Dat
         }
         (None, Some(spec)) => Ok(spec.number_of_bytes()),
         // AWS-DEVIATION (unverified text): the message emulators and SDK users see; AWS's exact text is unconfirmed.
-        _ => Err(KmsError::validation_plain("Please specify either number of bytes or key spec.")),
+        _ => Err(KmsError::validation_plain(
+            "Please specify either number of bytes or key spec.",
+        )),
     }
 }
 
@@ -80,16 +85,28 @@ impl Operation for GenerateDataKey {
     type Output = GenerateDataKeyOutput;
 
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
-        Some(data_key_audit_parameters(&self.key_id, self.encryption_context.as_ref(), self.number_of_bytes, self.key_spec))
+        Some(data_key_audit_parameters(
+            &self.key_id,
+            self.encryption_context.as_ref(),
+            self.number_of_bytes,
+            self.key_spec,
+        ))
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<GenerateDataKeyOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<GenerateDataKeyOutput, KmsError> {
         let len = data_key_length(self.number_of_bytes, self.key_spec)?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
         check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
         reject_recipient(&self.recipient)?;
-        let r = kms.resolve(ctx, &self.key_id, true, "GenerateDataKey", trail).await?;
+        let r = kms
+            .resolve(ctx, &self.key_id, true, "GenerateDataKey", trail)
+            .await?;
         kms.check_state(KeyOp::GenerateDataKey, &r.key)?;
         require_symmetric_encryption(&r.key.record, &r.key.arn, "GenerateDataKey")?;
         if self.dry_run == Some(true) {

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::generate_data_key::{data_key_audit_parameters, data_key_length};
 use super::{
-    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens, require_symmetric_encryption,
-    seal,
+    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens,
+    require_symmetric_encryption, seal,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -42,7 +42,12 @@ impl Operation for GenerateDataKeyWithoutPlaintext {
     type Output = GenerateDataKeyWithoutPlaintextOutput;
 
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
-        Some(data_key_audit_parameters(&self.key_id, self.encryption_context.as_ref(), self.number_of_bytes, self.key_spec))
+        Some(data_key_audit_parameters(
+            &self.key_id,
+            self.encryption_context.as_ref(),
+            self.number_of_bytes,
+            self.key_spec,
+        ))
     }
 
     async fn execute(
@@ -55,7 +60,15 @@ impl Operation for GenerateDataKeyWithoutPlaintext {
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
         check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
-        let r = kms.resolve(ctx, &self.key_id, true, "GenerateDataKeyWithoutPlaintext", trail).await?;
+        let r = kms
+            .resolve(
+                ctx,
+                &self.key_id,
+                true,
+                "GenerateDataKeyWithoutPlaintext",
+                trail,
+            )
+            .await?;
         kms.check_state(KeyOp::GenerateDataKeyWithoutPlaintext, &r.key)?;
         require_symmetric_encryption(&r.key.record, &r.key.arn, "GenerateDataKeyWithoutPlaintext")?;
         if self.dry_run == Some(true) {

@@ -38,8 +38,15 @@ impl Operation for GenerateRandom {
         (!m.is_empty()).then_some(m)
     }
 
-    async fn execute(self, _kms: &Kms, _ctx: &CallContext, _trail: &mut Trail) -> Result<GenerateRandomOutput, KmsError> {
-        let n = self.number_of_bytes.ok_or_else(|| KmsError::validation_plain("NumberOfBytes is required."))?;
+    async fn execute(
+        self,
+        _kms: &Kms,
+        _ctx: &CallContext,
+        _trail: &mut Trail,
+    ) -> Result<GenerateRandomOutput, KmsError> {
+        let n = self
+            .number_of_bytes
+            .ok_or_else(|| KmsError::validation_plain("NumberOfBytes is required."))?;
         let len = match n {
             n if n < 1 => Err(KmsError::validation(format!(
                 "Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"
@@ -50,10 +57,14 @@ impl Operation for GenerateRandom {
             n => usize::try_from(n).map_err(KmsError::internal),
         }?;
         if let Some(id) = &self.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!("Custom key store '{id}' does not exist")));
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
         }
         reject_recipient(&self.recipient)?;
         let bytes = tresor_crypto::random_bytes(len).map_err(KmsError::internal)?;
-        Ok(GenerateRandomOutput { plaintext: SecretBlob(bytes) })
+        Ok(GenerateRandomOutput {
+            plaintext: SecretBlob(bytes),
+        })
     }
 }

@@ -30,7 +30,9 @@ pub(crate) fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
     match name {
         None | Some("default") => Ok(()),
         // AWS-DEVIATION (unverified text): AWS answers NotFoundException for other policy names.
-        Some(other) => Err(KmsError::NotFound(format!("Policy '{other}' does not exist"))),
+        Some(other) => Err(KmsError::NotFound(format!(
+            "Policy '{other}' does not exist"
+        ))),
     }
 }
 
@@ -43,14 +45,32 @@ impl Operation for GetKeyPolicy {
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
         let mut m = params();
         put(&mut m, "keyId", Some(self.key_id.clone()));
-        put(&mut m, "policyName", Some(self.policy_name.clone().unwrap_or_else(|| "default".to_owned())));
+        put(
+            &mut m,
+            "policyName",
+            Some(
+                self.policy_name
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+            ),
+        );
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<GetKeyPolicyOutput, KmsError> {
-        let r = kms.resolve(ctx, &self.key_id, false, "GetKeyPolicy", trail).await?;
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<GetKeyPolicyOutput, KmsError> {
+        let r = kms
+            .resolve(ctx, &self.key_id, false, "GetKeyPolicy", trail)
+            .await?;
         check_policy_name(self.policy_name.as_deref())?;
         kms.check_state(KeyOp::GetKeyPolicy, &r.key)?;
-        Ok(GetKeyPolicyOutput { policy: r.key.record.policy.clone(), policy_name: "default".to_owned() })
+        Ok(GetKeyPolicyOutput {
+            policy: r.key.record.policy.clone(),
+            policy_name: "default".to_owned(),
+        })
     }
 }

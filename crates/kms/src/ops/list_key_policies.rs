@@ -41,14 +41,24 @@ impl Operation for ListKeyPolicies {
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<ListKeyPoliciesOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<ListKeyPoliciesOutput, KmsError> {
         page_limit(self.limit, 100, 1000)?;
-        let r = kms.resolve(ctx, &self.key_id, false, "ListKeyPolicies", trail).await?;
+        let r = kms
+            .resolve(ctx, &self.key_id, false, "ListKeyPolicies", trail)
+            .await?;
         kms.check_state(KeyOp::ListKeyPolicies, &r.key)?;
         if self.marker.is_some() {
             // There is only ever one page.
             return Err(KmsError::InvalidMarker("Invalid marker".to_owned()));
         }
-        Ok(ListKeyPoliciesOutput { policy_names: vec!["default".to_owned()], truncated: false })
+        Ok(ListKeyPoliciesOutput {
+            policy_names: vec!["default".to_owned()],
+            truncated: false,
+        })
     }
 }

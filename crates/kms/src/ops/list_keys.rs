@@ -74,20 +74,39 @@ impl Operation for ListKeys {
         (!m.is_empty()).then_some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, _trail: &mut Trail) -> Result<ListKeysOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        _trail: &mut Trail,
+    ) -> Result<ListKeysOutput, KmsError> {
         let limit = page_limit(self.limit, 100, 1000)?;
         let after = self.marker.as_deref().map(decode_marker).transpose()?;
         let account = &ctx.caller.account;
         // One extra row tells whether the listing is truncated.
-        let mut rows = kms.store.list_keys(account, &ctx.region, after, limit + 1).await?;
+        let mut rows = kms
+            .store
+            .list_keys(account, &ctx.region, after, limit + 1)
+            .await?;
         let truncated = rows.len() > limit;
         rows.truncate(limit);
-        let next_marker = if truncated { rows.last().map(|r| encode_marker(r.seq)) } else { None };
+        let next_marker = if truncated {
+            rows.last().map(|r| encode_marker(r.seq))
+        } else {
+            None
+        };
         let keys = rows
             .iter()
-            .map(|r| KeyListEntry { key_id: r.key_id.to_string(), key_arn: key_arn(&ctx.region, account, &r.key_id) })
+            .map(|r| KeyListEntry {
+                key_id: r.key_id.to_string(),
+                key_arn: key_arn(&ctx.region, account, &r.key_id),
+            })
             .collect();
-        Ok(ListKeysOutput { keys, next_marker, truncated })
+        Ok(ListKeysOutput {
+            keys,
+            next_marker,
+            truncated,
+        })
     }
 }
 
@@ -98,8 +117,18 @@ mod tests {
     #[test]
     fn markers_round_trip_and_reject_garbage() {
         assert_eq!(decode_marker(&encode_marker(42)), Ok(42));
-        for bad in ["", "42", "tresor-1-", "tresor-1--3", "tresor-1-x", "tresor-2-4"] {
-            assert!(matches!(decode_marker(bad), Err(KmsError::InvalidMarker(_))), "{bad}");
+        for bad in [
+            "",
+            "42",
+            "tresor-1-",
+            "tresor-1--3",
+            "tresor-1-x",
+            "tresor-2-4",
+        ] {
+            assert!(
+                matches!(decode_marker(bad), Err(KmsError::InvalidMarker(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -44,7 +44,12 @@ pub trait Operation: Send + Sized + 'static {
     /// The request members CloudTrail logs for this operation (never plaintext, ciphertext,
     /// grant tokens or other secrets).
     fn audit_parameters(&self) -> Option<Map<String, Value>>;
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<Self::Output, KmsError>;
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<Self::Output, KmsError>;
 }
 
 /// The output of operations that have none (AWS answers 200 with an empty body; `{}` is accepted by every SDK).
@@ -63,7 +68,10 @@ impl Serialize for Blob {
 impl<'de> Deserialize<'de> for Blob {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(d)?;
-        STANDARD.decode(s.as_bytes()).map(Blob).map_err(|_| serde::de::Error::custom("invalid base64"))
+        STANDARD
+            .decode(s.as_bytes())
+            .map(Blob)
+            .map_err(|_| serde::de::Error::custom("invalid base64"))
     }
 }
 
@@ -99,7 +107,10 @@ pub type EncryptionContext = BTreeMap<String, String>;
 // AWS-DEVIATION: AWS enforces an undocumented overall cap; Tresor's is explicit.
 pub const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
 
-pub(crate) fn check_encryption_context(ctx: &EncryptionContext, member: &str) -> Result<(), KmsError> {
+pub(crate) fn check_encryption_context(
+    ctx: &EncryptionContext,
+    member: &str,
+) -> Result<(), KmsError> {
     let total: usize = ctx.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > MAX_ENCRYPTION_CONTEXT_BYTES {
         return Err(KmsError::validation(format!(
@@ -110,7 +121,11 @@ pub(crate) fn check_encryption_context(ctx: &EncryptionContext, member: &str) ->
 }
 
 pub(crate) fn context_json(ctx: &EncryptionContext) -> Value {
-    Value::Object(ctx.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        ctx.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 /// Grant tokens are accepted by every grantable operation.
@@ -121,7 +136,13 @@ pub(crate) fn check_grant_tokens(tokens: &[String]) -> Result<(), KmsError> {
             "Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
         ));
     }
-    if tokens.is_empty() { Ok(()) } else { Err(KmsError::InvalidGrantToken("Invalid grant token.".to_owned())) }
+    if tokens.is_empty() {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidGrantToken(
+            "Invalid grant token.".to_owned(),
+        ))
+    }
 }
 
 /// `Plaintext` of Encrypt: 1–4096 bytes (also enforced for in-process callers).
@@ -140,7 +161,11 @@ pub(crate) fn check_plaintext_len(len: usize) -> Result<(), KmsError> {
 }
 
 /// The key must be a symmetric encryption key for this operation.
-pub(crate) fn require_symmetric_encryption(key: &KeyRecord, arn: &str, operation: &str) -> Result<(), KmsError> {
+pub(crate) fn require_symmetric_encryption(
+    key: &KeyRecord,
+    arn: &str,
+    operation: &str,
+) -> Result<(), KmsError> {
     if key.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{arn} key usage is {} which is not valid for {operation}.",
@@ -158,7 +183,9 @@ pub(crate) fn require_symmetric_encryption(key: &KeyRecord, arn: &str, operation
 
 /// Symmetric keys take only `SYMMETRIC_DEFAULT`.
 // AWS-DEVIATION (unverified text): AWS's exact message for an asymmetric algorithm on a symmetric key.
-pub(crate) fn check_symmetric_algorithm(alg: Option<EncryptionAlgorithm>) -> Result<EncryptionAlgorithm, KmsError> {
+pub(crate) fn check_symmetric_algorithm(
+    alg: Option<EncryptionAlgorithm>,
+) -> Result<EncryptionAlgorithm, KmsError> {
     match alg.unwrap_or(EncryptionAlgorithm::SymmetricDefault) {
         EncryptionAlgorithm::SymmetricDefault => Ok(EncryptionAlgorithm::SymmetricDefault),
         other => Err(KmsError::InvalidKeyUsage(format!(
@@ -204,12 +231,15 @@ impl KeyMetadata {
             description: r.description.clone(),
             key_usage: r.key_usage,
             key_state: r.state,
-            deletion_date: (r.state == KeyState::PendingDeletion).then_some(r.deletion_date).flatten(),
+            deletion_date: (r.state == KeyState::PendingDeletion)
+                .then_some(r.deletion_date)
+                .flatten(),
             origin: r.origin,
             key_manager: r.key_manager,
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,
-            encryption_algorithms: (r.key_usage == KeyUsage::EncryptDecrypt && r.key_spec == KeySpec::SymmetricDefault)
+            encryption_algorithms: (r.key_usage == KeyUsage::EncryptDecrypt
+                && r.key_spec == KeySpec::SymmetricDefault)
                 .then(|| vec![EncryptionAlgorithm::SymmetricDefault]),
             multi_region: false,
             current_key_material_id: r.current_material.map(|m| m.to_hex()),
@@ -270,7 +300,8 @@ pub(crate) async fn open(
     trail: &mut Trail,
     dry_run: bool,
 ) -> Result<Opened, KmsError> {
-    let header = tresor_crypto::blob::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
+    let header =
+        tresor_crypto::blob::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
     let blob_key = crate::types::KeyId(header.key_id);
     let key = match key_id {
         Some(given) => {
@@ -281,21 +312,35 @@ pub(crate) async fn open(
             r.key
         }
         None => {
-            let key = kms.load_key(&ctx.region, &blob_key).await?.ok_or_else(unknown_ciphertext_key)?;
+            let key = kms
+                .load_key(&ctx.region, &blob_key)
+                .await?
+                .ok_or_else(unknown_ciphertext_key)?;
             kms.authorize_account(ctx, &key.record.account, action, &key.arn)?;
             trail.add_resource(&key.record.account, &key.arn);
             key
         }
     };
     kms.check_state(op, &key)?;
-    let op_name = if action == "Decrypt" { "Decrypt" } else { "ReEncrypt" };
+    let op_name = if action == "Decrypt" {
+        "Decrypt"
+    } else {
+        "ReEncrypt"
+    };
     require_symmetric_encryption(&key.record, &key.arn, op_name)?;
     check_symmetric_algorithm(algorithm)?;
-    let material = key.material(&header.material_id).ok_or(KmsError::InvalidCiphertext)?;
-    let plaintext = tresor_crypto::blob::open(material, blob, ec).map_err(|_| KmsError::InvalidCiphertext)?;
+    let material = key
+        .material(&header.material_id)
+        .ok_or(KmsError::InvalidCiphertext)?;
+    let plaintext =
+        tresor_crypto::blob::open(material, blob, ec).map_err(|_| KmsError::InvalidCiphertext)?;
     if dry_run {
         return Err(KmsError::DryRunOperation);
     }
     trail.set_additional("keyMaterialId", header.material_id.to_hex());
-    Ok(Opened { key, plaintext, material_id: header.material_id })
+    Ok(Opened {
+        key,
+        plaintext,
+        material_id: header.material_id,
+    })
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens, check_symmetric_algorithm,
-    context_json, open, params, put, require_symmetric_encryption, seal,
+    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens,
+    check_symmetric_algorithm, context_json, open, params, put, require_symmetric_encryption, seal,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -52,23 +52,50 @@ impl Operation for ReEncrypt {
     fn audit_parameters(&self) -> Option<Map<String, Value>> {
         let mut m = params();
         put(&mut m, "sourceKeyId", self.source_key_id.clone());
-        put(&mut m, "sourceEncryptionContext", self.source_encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "sourceEncryptionContext",
+            self.source_encryption_context.as_ref().map(context_json),
+        );
         put(
             &mut m,
             "sourceEncryptionAlgorithm",
-            Some(self.source_encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+            Some(
+                self.source_encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                    .as_str(),
+            ),
         );
-        put(&mut m, "destinationKeyId", Some(self.destination_key_id.clone()));
-        put(&mut m, "destinationEncryptionContext", self.destination_encryption_context.as_ref().map(context_json));
+        put(
+            &mut m,
+            "destinationKeyId",
+            Some(self.destination_key_id.clone()),
+        );
+        put(
+            &mut m,
+            "destinationEncryptionContext",
+            self.destination_encryption_context
+                .as_ref()
+                .map(context_json),
+        );
         put(
             &mut m,
             "destinationEncryptionAlgorithm",
-            Some(self.destination_encryption_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()),
+            Some(
+                self.destination_encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                    .as_str(),
+            ),
         );
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<ReEncryptOutput, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<ReEncryptOutput, KmsError> {
         check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
         let source_ec = self.source_encryption_context.unwrap_or_default();
         check_encryption_context(&source_ec, "sourceEncryptionContext")?;
@@ -76,14 +103,22 @@ impl Operation for ReEncrypt {
         check_encryption_context(&dest_ec, "destinationEncryptionContext")?;
         let dry_run = self.dry_run == Some(true);
         let ignore_ciphertext = dry_run
-            && self.dry_run_modifiers.as_deref().unwrap_or_default().contains(&DryRunModifier::IgnoreCiphertext);
+            && self
+                .dry_run_modifiers
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&DryRunModifier::IgnoreCiphertext);
 
         // Destination first is not observable; source first matches the order AWS documents.
         let source = if ignore_ciphertext {
             let key_id = self.source_key_id.as_deref().ok_or_else(|| {
-                KmsError::validation_plain("SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.")
+                KmsError::validation_plain(
+                    "SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.",
+                )
             })?;
-            let r = kms.resolve(ctx, key_id, true, "ReEncryptFrom", trail).await?;
+            let r = kms
+                .resolve(ctx, key_id, true, "ReEncryptFrom", trail)
+                .await?;
             kms.check_state(KeyOp::ReEncryptFrom, &r.key)?;
             require_symmetric_encryption(&r.key.record, &r.key.arn, "ReEncrypt")?;
             check_symmetric_algorithm(self.source_encryption_algorithm)?;
@@ -108,7 +143,9 @@ impl Operation for ReEncrypt {
                 .await?,
             )
         };
-        let dest = kms.resolve(ctx, &self.destination_key_id, true, "ReEncryptTo", trail).await?;
+        let dest = kms
+            .resolve(ctx, &self.destination_key_id, true, "ReEncryptTo", trail)
+            .await?;
         kms.check_state(KeyOp::ReEncryptTo, &dest.key)?;
         require_symmetric_encryption(&dest.key.record, &dest.key.arn, "ReEncrypt")?;
         let dest_alg = check_symmetric_algorithm(self.destination_encryption_algorithm)?;

@@ -31,14 +31,21 @@ impl Operation for UpdateKeyDescription {
         Some(m)
     }
 
-    async fn execute(self, kms: &Kms, ctx: &CallContext, trail: &mut Trail) -> Result<Empty, KmsError> {
+    async fn execute(
+        self,
+        kms: &Kms,
+        ctx: &CallContext,
+        trail: &mut Trail,
+    ) -> Result<Empty, KmsError> {
         if self.description.encode_utf16().count() > 8192 {
             return Err(KmsError::validation(format!(
                 "Value '{}' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192",
                 self.description
             )));
         }
-        let r = kms.resolve(ctx, &self.key_id, false, "UpdateKeyDescription", trail).await?;
+        let r = kms
+            .resolve(ctx, &self.key_id, false, "UpdateKeyDescription", trail)
+            .await?;
         kms.check_state(KeyOp::UpdateKeyDescription, &r.key)?;
         let arn = r.key.arn.clone();
         let description = self.description;
