@@ -195,6 +195,7 @@ class TresorServer:
         access_key: str = ALICE_KEY,
         secret_key: str = ALICE_SECRET,
         region: str = REGION,
+        config: botocore.config.Config = NO_RETRIES,
     ):
         return boto3.session.Session().client(
             service,
@@ -202,7 +203,7 @@ class TresorServer:
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
-            config=NO_RETRIES,
+            config=config,
         )
 
     def botocore_session(self, access_key: str = ALICE_KEY, secret_key: str = ALICE_SECRET) -> botocore.session.Session:

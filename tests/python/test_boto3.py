@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import botocore.config
 import botocore.exceptions
 import pytest
 
@@ -269,3 +270,28 @@ def test_sts_auth_errors_use_sts_codes(tresor):
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
         if message is not None:
             assert response["Error"]["Message"] == message
+
+
+@pytest.mark.parametrize(
+    "call, kwargs, message",
+    [
+        ("generate_data_key", {}, "Please specify either number of bytes or key spec."),
+        ("generate_data_key", {"KeySpec": "AES_256", "NumberOfBytes": 32}, "Please specify either number of bytes or key spec."),
+        (
+            "generate_data_key",
+            {"NumberOfBytes": 0},
+            "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 1",
+        ),
+        (
+            "encrypt",
+            {"Plaintext": b"x" * 4097},
+            "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: "
+            "Member must have length less than or equal to 4096",
+        ),
+    ],
+)
+def test_validation_errors(tresor, key, call, kwargs, message):
+    # botocore checks minimums client-side; turn that off so the server's own check is tested.
+    raw = tresor.client("kms", config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=False))
+    assert_error(getattr(raw, call), "ValidationException", message, KeyId=key["KeyId"], **kwargs)
