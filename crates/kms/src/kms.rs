@@ -219,6 +219,13 @@ impl Kms {
         result
     }
 
+    /// Runs scheduled work that has fallen due (key deletion after its waiting period, automatic
+    /// rotation, expiry of imported material). Called periodically by the server and whenever a
+    /// test moves the clock. Failures are logged and retried on the next run.
+    pub async fn run_due_work(&self) {
+        crate::scheduler::run_due_work(self).await;
+    }
+
     /// Records a call that failed before it reached an operation (validation or serialization
     /// errors found at the protocol edge, after authentication).
     pub async fn record_rejected(
@@ -301,23 +308,28 @@ impl Kms {
                 if region != ctx.region {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
-                self.authorize_account(
-                    ctx,
-                    &account,
-                    action,
-                    &alias_arn(&region, &account, &alias_name),
-                )?;
-                // AWS-DEVIATION: aliases arrive with the key lifecycle work; until then no alias resolves.
-                return Err(KmsError::NotFound(format!(
-                    "Alias {} is not found.",
-                    alias_arn(&region, &account, &alias_name)
-                )));
+                let arn = alias_arn(&region, &account, &alias_name);
+                self.authorize_account(ctx, &account, action, &arn)?;
+                let alias = self
+                    .store
+                    .get_alias(&account, &region, &alias_name)
+                    .await?
+                    .ok_or_else(|| KmsError::NotFound(format!("Alias {arn} is not found.")))?;
+                (account, alias.target_key_id)
             }
             KeyRef::AliasName(name) => {
-                return Err(KmsError::NotFound(format!(
-                    "Alias {} is not found.",
-                    alias_arn(&ctx.region, &ctx.caller.account, &name)
-                )));
+                let account = ctx.caller.account.clone();
+                let alias = self
+                    .store
+                    .get_alias(&account, &ctx.region, &name)
+                    .await?
+                    .ok_or_else(|| {
+                        KmsError::NotFound(format!(
+                            "Alias {} is not found.",
+                            alias_arn(&ctx.region, &account, &name)
+                        ))
+                    })?;
+                (account, alias.target_key_id)
             }
         };
         let arn = key_arn(&ctx.region, &account, &key_id);

@@ -32,6 +32,7 @@ pub mod error;
 pub mod identity;
 mod kms;
 pub mod ops;
+mod scheduler;
 pub mod state;
 pub mod store;
 pub mod types;

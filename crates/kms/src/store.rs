@@ -96,6 +96,68 @@ impl KeyRecord {
     pub fn material(&self, id: &KeyMaterialId) -> Option<&MaterialRecord> {
         self.materials.iter().find(|m| &m.id == id)
     }
+
+    /// When scheduled work falls due for this key: deletion at the end of its waiting period.
+    /// (Rotation and material expiry add their own times here.)
+    pub fn next_due(&self) -> Option<Timestamp> {
+        match self.state {
+            crate::types::KeyState::PendingDeletion => self.deletion_date,
+            _ => None,
+        }
+    }
+}
+
+/// An alias: a name in an account and region pointing at one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub account: AccountId,
+    pub region: Region,
+    /// `alias/<name>`.
+    pub name: String,
+    pub target_key_id: KeyId,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// Grant constraints on the encryption context.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GrantConstraints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A grant on a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub key_region: Region,
+    pub key_id: KeyId,
+    pub key_account: AccountId,
+    /// 64 lower-case hex characters.
+    pub grant_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    #[serde(default)]
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    #[serde(default)]
+    pub constraints: Option<GrantConstraints>,
+    /// `arn:aws:iam::<account>:root` of the account that created the grant.
+    pub issuing_account: String,
+    pub created: Timestamp,
+}
+
+/// The last successful cryptographic use of a key (GetKeyLastUsage).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsageRecord {
+    pub region: Region,
+    pub key_id: KeyId,
+    pub operation: String,
+    pub timestamp: Timestamp,
+    pub event_id: String,
+    pub request_id: String,
 }
 
 /// One row of a key listing: the store's ordering position and the key id.
@@ -143,6 +205,92 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<KeyListEntry>, StoreError>;
     async fn count_keys(&self, account: &AccountId, region: &Region) -> Result<u64, StoreError>;
+    /// Keys whose [`KeyRecord::next_due`] is at or before `now` (deletion, rotation, expiry), any
+    /// account and region, at most `limit`.
+    async fn keys_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Region, KeyId)>, StoreError>;
+    /// Deletes a key for good with its aliases and grants, atomically, if its version is still
+    /// `expected_version` (`Conflict` otherwise).
+    async fn purge_key(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+
+    /// `Conflict` if the name exists in the account and region.
+    async fn create_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
+    async fn get_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError>;
+    /// Points an existing alias at another key; `false` if the alias does not exist.
+    async fn update_alias(&self, alias: &AliasRecord) -> Result<bool, StoreError>;
+    async fn delete_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Aliases of an account and region (optionally of one key), ordered by name, after `after`.
+    async fn list_aliases(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        target: Option<&KeyId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// Inserts a grant. With `idempotency_token` (derived from a grant's name and properties), an
+    /// existing grant with the same token on the same key is returned instead of a new one.
+    async fn insert_grant(
+        &self,
+        grant: &GrantRecord,
+        idempotency_token: Option<&str>,
+    ) -> Result<GrantRecord, StoreError>;
+    async fn get_grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError>;
+    async fn delete_grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Grants of a key in creation order, after position `after`; (position, grant).
+    async fn list_grants(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, GrantRecord)>, StoreError>;
+    /// Grants (of any key) whose retiring principal is `retiring_principal`.
+    async fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, GrantRecord)>, StoreError>;
+    async fn count_grants(&self, region: &Region, key_id: &KeyId) -> Result<u64, StoreError>;
+
+    /// Records the latest use of keys (newer timestamps win).
+    async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<(), StoreError>;
+    async fn get_key_usage(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+    ) -> Result<Option<KeyUsageRecord>, StoreError>;
+    async fn list_principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
 }
 
 pub(crate) mod b64 {

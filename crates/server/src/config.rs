@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Shift the server clock (tests of clock-skew handling and time-driven behaviour).
     pub clock_offset_seconds: i64,
+    /// Test mode: `PUT /_tresor/test/clock-offset` moves the core's clock (never in production).
+    pub test_clock: bool,
     pub audit: AuditConfig,
 }
 

@@ -26,6 +26,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Shared state of the listener.
 pub struct AppState {
     pub kms: Arc<Kms>,
+    /// Wall-clock time for SigV4 and the `Date` header (the `--clock-offset-seconds` shift only).
+    pub wall_clock: Arc<tresor_kms::clock::SystemClock>,
+    /// With `--test-clock`: the core's clock, which `PUT /_tresor/test/clock-offset` moves.
+    pub test_clock: Option<Arc<tresor_kms::clock::SystemClock>>,
     pub audit: Arc<dyn tresor_kms::audit_log::AuditBackend>,
     pub signing_keys: SigningKeyCache,
     pub file: FileConfig,
@@ -35,7 +39,8 @@ pub struct AppState {
 type Body = Full<Bytes>;
 
 fn now_unix_seconds(state: &AppState) -> i64 {
-    state.kms.clock().now().unix_seconds()
+    use tresor_kms::clock::Clock as _;
+    state.wall_clock.now().unix_seconds()
 }
 
 /// RFC 7231 IMF-fixdate for the `Date` header (SDKs correct their clock skew from it).
@@ -229,6 +234,44 @@ async fn health(state: &AppState, request_id: &str) -> Response<Body> {
     )
 }
 
+/// Test mode only (`--test-clock`): sets the core clock to wall time plus the body's seconds, so
+/// tests move key-lifecycle time (deletion, rotation, expiry) without sleeping and without
+/// disturbing SigV4's clock-skew check.
+async fn set_test_clock(
+    state: &AppState,
+    clock: &tresor_kms::clock::SystemClock,
+    request_id: &str,
+    body: Incoming,
+) -> Response<Body> {
+    let bytes = match Limited::new(body, 64).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    match std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        Some(seconds) => {
+            clock.set_offset_seconds(seconds);
+            state.kms.run_due_work().await;
+            response(
+                state,
+                StatusCode::OK,
+                "application/json",
+                request_id,
+                Bytes::from_static(b"{}"),
+            )
+        }
+        None => response(
+            state,
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            request_id,
+            Bytes::from_static(b"{}"),
+        ),
+    }
+}
+
 /// Handles one request; never fails (every error becomes an AWS-shaped response).
 async fn handle(
     state: Arc<AppState>,
@@ -239,6 +282,12 @@ async fn handle(
     let (parts, body) = req.into_parts();
     if parts.method == http::Method::GET && parts.uri.path() == "/health" {
         return Ok(health(&state, &request_id).await);
+    }
+    if let Some(clock) = &state.test_clock
+        && parts.method == http::Method::PUT
+        && parts.uri.path() == "/_tresor/test/clock-offset"
+    {
+        return Ok(set_test_clock(&state, clock, &request_id, body).await);
     }
 
     let scope_service = parts

@@ -88,6 +88,9 @@ struct ServeArgs {
         hide = true
     )]
     clock_offset_seconds: i64,
+    /// Testing only: serve `PUT /_tresor/test/clock-offset` (unauthenticated) to move the core clock.
+    #[arg(long, hide = true)]
+    test_clock: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +211,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         file,
         limits,
         clock_offset_seconds: args.clock_offset_seconds,
+        test_clock: args.test_clock,
         audit: AuditConfig {
             retention_days: args.audit_retention_days,
             export_dir: args.audit_export_dir,

@@ -39,8 +39,9 @@ async fn shutdown_signal() {
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     let opened = bootstrap::open(&cfg.data_dir, &cfg.root_key_file, &cfg.file).await?;
-    let clock: Arc<dyn Clock> =
-        Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
+    let wall_clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
+    let core_clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
+    let clock: Arc<dyn Clock> = core_clock.clone();
     let (sink, writer) = GroupCommitAuditSink::start(
         opened.audit.clone(),
         opened.audit_signer.clone(),
@@ -84,6 +85,19 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     println!("tresor: listening on {endpoint}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "tresor listening");
 
+    // Scheduled key work: once at start (work that fell due while the server was down) and then
+    // every few seconds.
+    kms.run_due_work().await;
+    let scheduler = {
+        let kms = kms.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                kms.run_due_work().await;
+            }
+        })
+    };
     let background = tokio::spawn(audit_maintenance(
         cfg.clone(),
         opened.audit.clone(),
@@ -93,12 +107,16 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     let state = Arc::new(AppState {
         kms,
         audit: opened.audit,
+        wall_clock,
+        test_clock: cfg.test_clock.then_some(core_clock),
         signing_keys: SigningKeyCache::default(),
         file: cfg.file.clone(),
         limits: cfg.limits.clone(),
     });
     serve(listener, state, shutdown_signal(), Duration::from_secs(10)).await;
     background.abort();
+    scheduler.abort();
+    let _ = scheduler.await;
     // The last reference to the sink went with the listener state: the writer commits what is
     // queued and stops.
     if tokio::time::timeout(Duration::from_secs(10), writer)

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use tresor_crypto::KeyMaterialId;
 use tresor_kms::identity::{AccessKeyRecord, PrincipalKind, PrincipalRecord};
-use tresor_kms::store::{KEY_RECORD_FORMAT, KeyRecord, MaterialRecord, Store, StoreError, Tag};
+use tresor_kms::store::{
+    AliasRecord, GrantConstraints, GrantRecord, KEY_RECORD_FORMAT, KeyRecord, KeyUsageRecord,
+    MaterialRecord, Store, StoreError, Tag,
+};
 use tresor_kms::types::{
     AccountId, KeyId, KeyManager, KeySpec, KeyState, KeyUsage, Origin, Region, Timestamp,
 };
@@ -58,6 +61,262 @@ pub async fn run_all(store: Arc<dyn Store>) {
     listing(&*store).await;
     namespaces(&*store).await;
     concurrent_updates(store.clone()).await;
+    aliases(&*store).await;
+    grants(&*store).await;
+    usage_due_and_purge(&*store).await;
+}
+
+async fn aliases(s: &dyn Store) {
+    let k1 = sample_key("131313131313", "us-east-1");
+    let k2 = sample_key("131313131313", "us-east-1");
+    s.insert_key(&k1).await.unwrap();
+    s.insert_key(&k2).await.unwrap();
+    let a = |name: &str, k: &KeyRecord| AliasRecord {
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: name.into(),
+        target_key_id: k.key_id,
+        created: Timestamp(1),
+        updated: Timestamp(1),
+    };
+    s.create_alias(&a("alias/b", &k1)).await.unwrap();
+    s.create_alias(&a("alias/a", &k1)).await.unwrap();
+    s.create_alias(&a("alias/c", &k2)).await.unwrap();
+    assert!(
+        matches!(
+            s.create_alias(&a("alias/a", &k2)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "alias names are unique"
+    );
+    let (acct, reg) = (k1.account.clone(), k1.region.clone());
+    assert_eq!(
+        s.get_alias(&acct, &reg, "alias/a")
+            .await
+            .unwrap()
+            .unwrap()
+            .target_key_id,
+        k1.key_id
+    );
+    assert_eq!(
+        s.get_alias(&acct, &region("eu-west-1"), "alias/a")
+            .await
+            .unwrap(),
+        None
+    );
+    let names = |v: Vec<AliasRecord>| v.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.list_aliases(&acct, &reg, None, None, 10).await.unwrap()),
+        ["alias/a", "alias/b", "alias/c"]
+    );
+    assert_eq!(
+        names(
+            s.list_aliases(&acct, &reg, Some(&k1.key_id), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["alias/a", "alias/b"]
+    );
+    assert_eq!(
+        names(
+            s.list_aliases(&acct, &reg, None, Some("alias/a"), 1)
+                .await
+                .unwrap()
+        ),
+        ["alias/b"]
+    );
+    assert!(
+        s.update_alias(&AliasRecord {
+            updated: Timestamp(2),
+            ..a("alias/a", &k2)
+        })
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        s.get_alias(&acct, &reg, "alias/a")
+            .await
+            .unwrap()
+            .unwrap()
+            .target_key_id,
+        k2.key_id
+    );
+    assert!(!s.update_alias(&a("alias/nope", &k2)).await.unwrap());
+    assert!(s.delete_alias(&acct, &reg, "alias/b").await.unwrap());
+    assert!(!s.delete_alias(&acct, &reg, "alias/b").await.unwrap());
+}
+
+fn sample_grant(k: &KeyRecord, id: &str, retiring: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        key_region: k.region.clone(),
+        key_id: k.key_id,
+        key_account: k.account.clone(),
+        grant_id: id.into(),
+        name: Some("n".into()),
+        grantee_principal: "arn:aws:iam::141414141414:role/R".into(),
+        retiring_principal: retiring.map(str::to_owned),
+        operations: vec!["Decrypt".into(), "GenerateDataKey".into()],
+        constraints: Some(GrantConstraints {
+            encryption_context_subset: Some(
+                [("a".to_owned(), "b".to_owned())].into_iter().collect(),
+            ),
+            encryption_context_equals: None,
+        }),
+        issuing_account: "arn:aws:iam::141414141414:root".into(),
+        created: Timestamp(3),
+    }
+}
+
+async fn grants(s: &dyn Store) {
+    let k = sample_key("141414141414", "us-east-1");
+    s.insert_key(&k).await.unwrap();
+    let g1 = sample_grant(
+        &k,
+        &"1".repeat(64),
+        Some("arn:aws:iam::141414141414:role/Retirer"),
+    );
+    let got = s.insert_grant(&g1, Some("tok")).await.unwrap();
+    assert_eq!(got, g1);
+    // Same idempotency token: the existing grant comes back, nothing new is stored.
+    let again = s
+        .insert_grant(&sample_grant(&k, &"2".repeat(64), None), Some("tok"))
+        .await
+        .unwrap();
+    assert_eq!(again.grant_id, g1.grant_id);
+    let g3 = sample_grant(&k, &"3".repeat(64), None);
+    s.insert_grant(&g3, None).await.unwrap();
+    assert_eq!(s.count_grants(&k.region, &k.key_id).await.unwrap(), 2);
+    assert_eq!(
+        s.get_grant(&k.region, &k.key_id, &g3.grant_id)
+            .await
+            .unwrap(),
+        Some(g3.clone())
+    );
+    let page = s.list_grants(&k.region, &k.key_id, None, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].1.grant_id, g1.grant_id);
+    let rest = s
+        .list_grants(&k.region, &k.key_id, Some(page[0].0), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|(_, g)| g.grant_id.clone())
+            .collect::<Vec<_>>(),
+        [g3.grant_id.clone()]
+    );
+    let retirable = s
+        .list_retirable_grants("arn:aws:iam::141414141414:role/Retirer", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(retirable.len(), 1);
+    assert!(
+        s.delete_grant(&k.region, &k.key_id, &g1.grant_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_grant(&k.region, &k.key_id, &g1.grant_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.count_grants(&k.region, &k.key_id).await.unwrap(), 1);
+}
+
+async fn usage_due_and_purge(s: &dyn Store) {
+    let mut k = sample_key("151515151515", "us-east-1");
+    s.insert_key(&k).await.unwrap();
+    k.version = 1;
+    let usage = |t: i64, op: &str| KeyUsageRecord {
+        region: k.region.clone(),
+        key_id: k.key_id,
+        operation: op.into(),
+        timestamp: Timestamp(t),
+        event_id: "e".into(),
+        request_id: "r".into(),
+    };
+    s.record_key_usage(&[usage(10, "Encrypt")]).await.unwrap();
+    s.record_key_usage(&[usage(5, "Decrypt")]).await.unwrap();
+    assert_eq!(
+        s.get_key_usage(&k.region, &k.key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .operation,
+        "Encrypt",
+        "newer wins"
+    );
+    s.record_key_usage(&[usage(20, "Decrypt")]).await.unwrap();
+    assert_eq!(
+        s.get_key_usage(&k.region, &k.key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .operation,
+        "Decrypt"
+    );
+
+    assert!(
+        s.keys_due(Timestamp(i64::MAX), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, id)| *id != k.key_id)
+    );
+    k.state = KeyState::PendingDeletion;
+    k.deletion_date = Some(Timestamp(1_000));
+    s.update_key(&k).await.unwrap();
+    k.version = 2;
+    assert!(
+        !s.keys_due(Timestamp(999), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(_, id)| *id == k.key_id)
+    );
+    assert!(
+        s.keys_due(Timestamp(1_000), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(_, id)| *id == k.key_id)
+    );
+
+    let alias = AliasRecord {
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: "alias/doomed".into(),
+        target_key_id: k.key_id,
+        created: Timestamp(1),
+        updated: Timestamp(1),
+    };
+    s.create_alias(&alias).await.unwrap();
+    s.insert_grant(&sample_grant(&k, &"9".repeat(64), None), None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.purge_key(&k.region, &k.key_id, 1).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale purge loses"
+    );
+    s.purge_key(&k.region, &k.key_id, 2).await.unwrap();
+    assert_eq!(s.get_key(&k.region, &k.key_id).await.unwrap(), None);
+    assert_eq!(
+        s.get_alias(&k.account, &k.region, "alias/doomed")
+            .await
+            .unwrap(),
+        None,
+        "aliases go with the key"
+    );
+    assert_eq!(
+        s.count_grants(&k.region, &k.key_id).await.unwrap(),
+        0,
+        "grants go with the key"
+    );
+    assert_eq!(s.get_key_usage(&k.region, &k.key_id).await.unwrap(), None);
+    assert!(!s.list_principals().await.unwrap().is_empty());
 }
 
 async fn meta(s: &dyn Store) {

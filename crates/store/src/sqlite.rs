@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tresor_kms::identity::{AccessKeyRecord, PrincipalRecord};
-use tresor_kms::store::{KeyListEntry, KeyRecord, Store, StoreError};
+use tresor_kms::store::{
+    AliasRecord, GrantRecord, KeyListEntry, KeyRecord, KeyUsageRecord, Store, StoreError,
+};
+use tresor_kms::types::Timestamp;
 use tresor_kms::types::{AccountId, KeyId, Region};
 
 /// Schema migrations, applied in order; the database's `user_version` is the number applied.
@@ -42,6 +45,39 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (region, key_id)
     );
     CREATE INDEX keys_by_account ON keys (account, region, seq);
+    "#,
+    // 2: aliases, grants, last key usage, scheduled work.
+    r#"
+    ALTER TABLE keys ADD COLUMN due_at INTEGER;
+    CREATE INDEX keys_due ON keys (due_at) WHERE due_at IS NOT NULL;
+    CREATE TABLE aliases (
+        account       TEXT    NOT NULL,
+        region        TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        target_key_id TEXT    NOT NULL,
+        doc           TEXT    NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE INDEX aliases_by_key ON aliases (region, target_key_id);
+    CREATE TABLE grants (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        key_region  TEXT NOT NULL,
+        key_id      TEXT NOT NULL,
+        grant_id    TEXT NOT NULL,
+        retiring    TEXT,
+        idempotency TEXT,
+        doc         TEXT NOT NULL,
+        UNIQUE (key_region, key_id, grant_id)
+    );
+    CREATE UNIQUE INDEX grants_idempotency ON grants (key_region, key_id, idempotency) WHERE idempotency IS NOT NULL;
+    CREATE INDEX grants_by_retiring ON grants (retiring, seq) WHERE retiring IS NOT NULL;
+    CREATE TABLE key_usage (
+        region  TEXT NOT NULL,
+        key_id  TEXT NOT NULL,
+        time    INTEGER NOT NULL,
+        doc     TEXT NOT NULL,
+        PRIMARY KEY (region, key_id)
+    );
     "#,
 ];
 
@@ -352,10 +388,11 @@ impl Store for SqliteStore {
             key.account.to_string(),
             to_doc(key)?,
         );
+        let due = key.next_due().map(Timestamp::millis);
         self.write(move |c| {
             match c.execute(
-                "INSERT INTO keys (region, key_id, account, version, doc) VALUES (?1, ?2, ?3, 1, ?4)",
-                params![region, key_id, account, doc],
+                "INSERT INTO keys (region, key_id, account, version, doc, due_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                params![region, key_id, account, doc, due],
             ) {
                 Ok(_) => Ok(()),
                 Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -396,11 +433,12 @@ impl Store for SqliteStore {
         let (region, key_id, doc) = (key.region.to_string(), key.key_id.to_string(), to_doc(key)?);
         let expected =
             i64::try_from(key.version).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let due = key.next_due().map(Timestamp::millis);
         self.write(move |c| {
             let n = c
                 .execute(
-                    "UPDATE keys SET doc = ?1, version = version + 1 WHERE region = ?2 AND key_id = ?3 AND version = ?4",
-                    params![doc, region, key_id, expected],
+                    "UPDATE keys SET doc = ?1, version = version + 1, due_at = ?5 WHERE region = ?2 AND key_id = ?3 AND version = ?4",
+                    params![doc, region, key_id, expected, due],
                 )
                 .map_err(internal)?;
             if n == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("key {key_id} changed concurrently"))) }
@@ -453,5 +491,392 @@ impl Store for SqliteStore {
             })
             .await?;
         u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn keys_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        let now = now.millis();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(String, String)> = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached("SELECT region, key_id FROM keys WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2")
+                    .map_err(internal)?;
+                let rows = st.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?))).map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(r, k)| {
+                let region = Region::parse(&r)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad region {r}")))?;
+                let key_id = KeyId::parse(&k)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad key id {k}")))?;
+                Ok((region, key_id))
+            })
+            .collect()
+    }
+
+    async fn purge_key(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let (region, key_id) = (region.to_string(), key_id.to_string());
+        let expected =
+            i64::try_from(expected_version).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.write(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM keys WHERE region = ?1 AND key_id = ?2 AND version = ?3",
+                    params![region, key_id, expected],
+                )
+                .map_err(internal)?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "key {key_id} changed concurrently"
+                )));
+            }
+            tx.execute(
+                "DELETE FROM aliases WHERE region = ?1 AND target_key_id = ?2",
+                params![region, key_id],
+            )
+            .map_err(internal)?;
+            tx.execute(
+                "DELETE FROM grants WHERE key_region = ?1 AND key_id = ?2",
+                params![region, key_id],
+            )
+            .map_err(internal)?;
+            tx.execute(
+                "DELETE FROM key_usage WHERE region = ?1 AND key_id = ?2",
+                params![region, key_id],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn create_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let (account, region, name, target, doc) = (
+            alias.account.to_string(),
+            alias.region.to_string(),
+            alias.name.clone(),
+            alias.target_key_id.to_string(),
+            to_doc(alias)?,
+        );
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO aliases (account, region, name, target_key_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![account, region, name, target, doc],
+            ) {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Conflict(format!("alias {name} exists")))
+                }
+                Err(e) => Err(internal(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        let (account, region, name) = (account.to_string(), region.to_string(), name.to_owned());
+        let doc: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT doc FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
+                    params![account, region, name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        doc.as_deref().map(from_doc).transpose()
+    }
+
+    async fn update_alias(&self, alias: &AliasRecord) -> Result<bool, StoreError> {
+        let (account, region, name, target, doc) = (
+            alias.account.to_string(),
+            alias.region.to_string(),
+            alias.name.clone(),
+            alias.target_key_id.to_string(),
+            to_doc(alias)?,
+        );
+        self.write(move |c| {
+            c.execute(
+                "UPDATE aliases SET target_key_id = ?4, doc = ?5 WHERE account = ?1 AND region = ?2 AND name = ?3",
+                params![account, region, name, target, doc],
+            )
+            .map(|n| n == 1)
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn delete_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let (account, region, name) = (account.to_string(), region.to_string(), name.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
+                params![account, region, name],
+            )
+            .map(|n| n == 1)
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_aliases(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        target: Option<&KeyId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let (account, region) = (account.to_string(), region.to_string());
+        let target = target.map(ToString::to_string);
+        let after = after.unwrap_or("").to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs: Vec<String> = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT doc FROM aliases WHERE account = ?1 AND region = ?2 AND (?3 IS NULL OR target_key_id = ?3)
+                         AND name > ?4 ORDER BY name LIMIT ?5",
+                    )
+                    .map_err(internal)?;
+                let rows = st.query_map(params![account, region, target, after, limit], |r| r.get(0)).map_err(internal)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+            })
+            .await?;
+        docs.iter().map(|d| from_doc(d)).collect()
+    }
+
+    async fn insert_grant(
+        &self,
+        grant: &GrantRecord,
+        idempotency_token: Option<&str>,
+    ) -> Result<GrantRecord, StoreError> {
+        let (region, key_id, grant_id, retiring, doc) = (
+            grant.key_region.to_string(),
+            grant.key_id.to_string(),
+            grant.grant_id.clone(),
+            grant.retiring_principal.clone(),
+            to_doc(grant)?,
+        );
+        let token = idempotency_token.map(str::to_owned);
+        let doc_back: String = self
+            .write(move |c| {
+                let tx = c.transaction().map_err(internal)?;
+                if let Some(t) = &token {
+                    let existing: Option<String> = tx
+                        .query_row(
+                            "SELECT doc FROM grants WHERE key_region = ?1 AND key_id = ?2 AND idempotency = ?3",
+                            params![region, key_id, t],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(internal)?;
+                    if let Some(d) = existing {
+                        return Ok(d);
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO grants (key_region, key_id, grant_id, retiring, idempotency, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![region, key_id, grant_id, retiring, token, doc],
+                )
+                .map_err(internal)?;
+                tx.commit().map_err(internal)?;
+                Ok(doc)
+            })
+            .await?;
+        from_doc(&doc_back)
+    }
+
+    async fn get_grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        let (region, key_id, grant_id) =
+            (region.to_string(), key_id.to_string(), grant_id.to_owned());
+        let doc: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT doc FROM grants WHERE key_region = ?1 AND key_id = ?2 AND grant_id = ?3",
+                    params![region, key_id, grant_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        doc.as_deref().map(from_doc).transpose()
+    }
+
+    async fn delete_grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (region, key_id, grant_id) =
+            (region.to_string(), key_id.to_string(), grant_id.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM grants WHERE key_region = ?1 AND key_id = ?2 AND grant_id = ?3",
+                params![region, key_id, grant_id],
+            )
+            .map(|n| n == 1)
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_grants(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, GrantRecord)>, StoreError> {
+        let (region, key_id) = (region.to_string(), key_id.to_string());
+        let after = after.unwrap_or(0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT seq, doc FROM grants WHERE key_region = ?1 AND key_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+                    )
+                    .map_err(internal)?;
+                let rows = st.query_map(params![region, key_id, after, limit], |r| Ok((r.get(0)?, r.get(1)?))).map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(seq, d)| Ok((seq, from_doc(&d)?)))
+            .collect()
+    }
+
+    async fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, GrantRecord)>, StoreError> {
+        let retiring = retiring_principal.to_owned();
+        let after = after.unwrap_or(0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached("SELECT seq, doc FROM grants WHERE retiring = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+                    .map_err(internal)?;
+                let rows = st.query_map(params![retiring, after, limit], |r| Ok((r.get(0)?, r.get(1)?))).map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(seq, d)| Ok((seq, from_doc(&d)?)))
+            .collect()
+    }
+
+    async fn count_grants(&self, region: &Region, key_id: &KeyId) -> Result<u64, StoreError> {
+        let (region, key_id) = (region.to_string(), key_id.to_string());
+        let n: i64 = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM grants WHERE key_region = ?1 AND key_id = ?2",
+                    params![region, key_id],
+                    |r| r.get(0),
+                )
+                .map_err(internal)
+            })
+            .await?;
+        u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<(), StoreError> {
+        let rows = usage
+            .iter()
+            .map(|u| {
+                Ok((
+                    u.region.to_string(),
+                    u.key_id.to_string(),
+                    u.timestamp.millis(),
+                    to_doc(u)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            {
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO key_usage (region, key_id, time, doc) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (region, key_id) DO UPDATE SET time = excluded.time, doc = excluded.doc
+                         WHERE excluded.time >= key_usage.time",
+                    )
+                    .map_err(internal)?;
+                for (region, key_id, time, doc) in &rows {
+                    st.execute(params![region, key_id, time, doc]).map_err(internal)?;
+                }
+            }
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn get_key_usage(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+    ) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let (region, key_id) = (region.to_string(), key_id.to_string());
+        let doc: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT doc FROM key_usage WHERE region = ?1 AND key_id = ?2",
+                    params![region, key_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        doc.as_deref().map(from_doc).transpose()
+    }
+
+    async fn list_principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+        let docs: Vec<String> = self
+            .read(|c| {
+                let mut st = c
+                    .prepare("SELECT doc FROM principals ORDER BY arn")
+                    .map_err(internal)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+            })
+            .await?;
+        docs.iter().map(|d| from_doc(d)).collect()
     }
 }
