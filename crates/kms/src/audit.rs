@@ -170,7 +170,7 @@ pub fn build_event(
         None => ctx.user_agent.clone().unwrap_or_default(),
     };
     let additional = (!trail.additional_event_data.is_empty())
-        .then(|| Value::Object(trail.additional_event_data));
+        .then_some(Value::Object(trail.additional_event_data));
     AuditEvent {
         event_version: "1.11",
         user_identity: user_identity(ctx),

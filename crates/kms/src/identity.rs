@@ -215,13 +215,16 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// A cached lookup (negative answers included) and when it was made.
+type CachedCredential = (Instant, Option<Arc<Credential>>);
+
 /// Looks up access keys, unwrapping their secrets once and caching them for a bounded time.
 pub struct Identities {
     store: Arc<dyn Store>,
     root: Arc<RootKey>,
     ttl: Duration,
     max_entries: usize,
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<Credential>>)>>,
+    cache: Mutex<HashMap<String, CachedCredential>>,
 }
 
 impl Identities {

@@ -147,6 +147,9 @@ pub struct Kms {
     pub(crate) clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
     keys: KeyCache,
+    /// Striped per-key write locks: read-modify-write of one key is serialised on this node, so
+    /// compare-and-set conflicts only arise between nodes.
+    key_locks: Vec<tokio::sync::Mutex<()>>,
     identities: Identities,
     pub(crate) config: KmsConfig,
 }
@@ -166,6 +169,9 @@ impl Kms {
             config.identity_cache_max_entries,
         );
         Kms {
+            key_locks: (0..KEY_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             keys: KeyCache {
                 ttl: config.key_cache_ttl,
                 max_entries: config.key_cache_max_entries,
@@ -378,7 +384,24 @@ impl Kms {
         F: FnMut(&mut KeyRecord) -> Result<(), KmsError> + Send,
     {
         let (region, key_id) = (&key.record.region, &key.record.key_id);
-        for _ in 0..16 {
+        let stripe = usize::from(key_id.0.as_bytes()[0]) % KEY_LOCK_STRIPES;
+        let _guard = match self.key_locks.get(stripe) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        for attempt in 0..64u32 {
+            if attempt > 0 {
+                // Another node won the race: back off a little (jittered) and retry.
+                let jitter = u64::from(
+                    tresor_crypto::random_array::<1>()
+                        .map(|b| b[0])
+                        .unwrap_or(0),
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    u64::from(attempt.min(10)) * 2 + jitter % 5,
+                ))
+                .await;
+            }
             let Some(mut record) = self.store.get_key(region, key_id).await? else {
                 return Err(KmsError::NotFound(format!(
                     "Key '{}' does not exist",
@@ -401,6 +424,8 @@ impl Kms {
         ))
     }
 }
+
+const KEY_LOCK_STRIPES: usize = 64;
 
 /// AWS's modern AccessDenied message.
 pub(crate) fn access_denied(ctx: &CallContext, action: &str, resource_arn: &str) -> KmsError {

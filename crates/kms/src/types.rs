@@ -24,6 +24,10 @@ impl AccountId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// `000000000000`, the account of a server configured with none.
+    pub fn zero() -> AccountId {
+        AccountId("000000000000".to_owned())
+    }
     /// `arn:aws:iam::<account>:root` — the account principal.
     pub fn root_arn(&self) -> String {
         format!("arn:{PARTITION}:iam::{}:root", self.0)
@@ -64,9 +68,7 @@ impl Region {
         }
         // ([a-z]+-){2,3}\d+
         let parts: Vec<&str> = s.split('-').collect();
-        let Some((last, words)) = parts.split_last() else {
-            return None;
-        };
+        let (last, words) = parts.split_last()?;
         let ok_words = (2..=3).contains(&words.len())
             && words
                 .iter()

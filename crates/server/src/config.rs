@@ -22,9 +22,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use tresor_kms::types::{AccountId, Region};
 
-/// The account the bootstrap administrator belongs to unless the config names another.
-pub const DEFAULT_ACCOUNT: &str = "000000000000";
-
 /// Everything `tresor serve` needs, resolved from flags, environment and file.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -157,8 +154,7 @@ impl FileConfig {
         self.default_account
             .as_deref()
             .and_then(AccountId::parse)
-            .or_else(|| AccountId::parse(DEFAULT_ACCOUNT))
-            .unwrap_or_else(|| unreachable_default())
+            .unwrap_or_else(AccountId::zero)
     }
 
     /// Whether the server serves `region`.
@@ -168,12 +164,6 @@ impl FileConfig {
             Some(list) => list.iter().any(|r| r == region),
         }
     }
-}
-
-#[allow(clippy::panic)]
-fn unreachable_default() -> AccountId {
-    // DEFAULT_ACCOUNT is twelve digits; AccountId::parse cannot reject it.
-    panic!("DEFAULT_ACCOUNT is not a valid account id")
 }
 
 #[cfg(test)]

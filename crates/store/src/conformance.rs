@@ -201,9 +201,9 @@ async fn grants(s: &dyn Store) {
         .unwrap();
     assert_eq!(
         rest.iter()
-            .map(|(_, g)| g.grant_id.clone())
+            .map(|(_, g)| g.grant_id.as_str())
             .collect::<Vec<_>>(),
-        [g3.grant_id.clone()]
+        [g3.grant_id.as_str()]
     );
     let retirable = s
         .list_retirable_grants("arn:aws:iam::141414141414:role/Retirer", None, 10)

@@ -26,7 +26,9 @@ fn event(i: u64, name: &str, t_secs: i64) -> AuditEvent {
         aws_region: "us-east-1".into(),
         source_ip_address: "127.0.0.1".into(),
         user_agent: "test".into(),
-        error_code: (i % 5 == 0).then(|| "AccessDeniedException".to_owned()),
+        error_code: i
+            .is_multiple_of(5)
+            .then(|| "AccessDeniedException".to_owned()),
         error_message: None,
         request_parameters: Some(serde_json::json!({"n": i})),
         response_elements: None,

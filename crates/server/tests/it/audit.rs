@@ -396,20 +396,16 @@ async fn no_acknowledged_call_is_missing_after_sigkill() {
             let key_id = key_id.clone();
             let tx = tx.clone();
             tasks.push(tokio::spawn(async move {
-                loop {
-                    match kms
-                        .generate_data_key()
-                        .key_id(&key_id)
-                        .key_spec(DataKeySpec::Aes256)
-                        .send()
-                        .await
-                    {
-                        Ok(out) => {
-                            if tx.send(out.request_id().unwrap().to_owned()).is_err() {
-                                break;
-                            }
-                        }
-                        Err(_) => break, // the server is gone
+                // Until the server is gone (an error) or the collector stops listening.
+                while let Ok(out) = kms
+                    .generate_data_key()
+                    .key_id(&key_id)
+                    .key_spec(DataKeySpec::Aes256)
+                    .send()
+                    .await
+                {
+                    if tx.send(out.request_id().unwrap().to_owned()).is_err() {
+                        break;
                     }
                 }
             }));

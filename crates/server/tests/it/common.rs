@@ -97,19 +97,30 @@ impl Server {
         });
         let mut lines = Vec::new();
         let endpoint = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).expect("tresor did not report its address");
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("tresor did not report its address");
             lines.push(line.clone());
             if let Some(addr) = line.strip_prefix("tresor: listening on ") {
                 break addr.trim().to_owned();
             }
         };
-        Server { child: Some(child), endpoint, data_dir: data_dir.to_owned(), stdout_lines: lines, _tmp: None }
+        Server {
+            child: Some(child),
+            endpoint,
+            data_dir: data_dir.to_owned(),
+            stdout_lines: lines,
+            _tmp: None,
+        }
     }
 
     /// SIGTERM and wait; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         for _ in 0..200 {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
@@ -165,7 +176,9 @@ impl Server {
 
     /// `host:port` of the listener.
     pub fn authority(&self) -> &str {
-        self.endpoint.strip_prefix("http://").unwrap_or(&self.endpoint)
+        self.endpoint
+            .strip_prefix("http://")
+            .unwrap_or(&self.endpoint)
     }
 }
 
@@ -229,7 +242,10 @@ where
     R: std::fmt::Debug,
 {
     match e.as_service_error() {
-        Some(se) => (se.code().unwrap_or_default().to_owned(), se.message().unwrap_or_default().to_owned()),
+        Some(se) => (
+            se.code().unwrap_or_default().to_owned(),
+            se.message().unwrap_or_default().to_owned(),
+        ),
         None => panic!("not a service error: {e:?}"),
     }
 }
@@ -256,24 +272,40 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
 /// Sends one HTTP/1.1 request (`Connection: close`) with exactly the given headers (plus `Host`,
 /// `Content-Length` and `Connection`) and reads the whole response.
-pub async fn raw_http(authority: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+pub async fn raw_http(
+    authority: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
-    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
 
@@ -286,16 +318,25 @@ pub async fn raw_http(authority: &str, method: &str, path: &str, headers: &[(Str
         out
     };
     // Only a guard against a hung server, not a timing assertion.
-    let out = tokio::time::timeout(Duration::from_secs(60), io).await.expect("server did not answer");
+    let out = tokio::time::timeout(Duration::from_secs(60), io)
+        .await
+        .expect("server did not answer");
     parse_response(&out)
 }
 
 fn parse_response(raw: &[u8]) -> RawResponse {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers in response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no end of headers in response");
     let head = std::str::from_utf8(&raw[..split]).expect("response head is not UTF-8");
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
-    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let headers: Vec<(String, String)> = lines
         .map(|l| {
             let (n, v) = l.split_once(':').expect("header line");
@@ -303,15 +344,28 @@ fn parse_response(raw: &[u8]) -> RawResponse {
         })
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if let Some(len) = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
-        assert!(body.len() >= len, "response body shorter than its Content-Length");
+    if let Some(len) = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        assert!(
+            body.len() >= len,
+            "response body shorter than its Content-Length"
+        );
         body.truncate(len);
     }
     assert!(
-        !headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
+        !headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
         "chunked responses are not expected"
     );
-    RawResponse { status, headers, body }
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// SigV4 headers (`X-Amz-Date`, `Authorization`) for a request, computed by `aws-sigv4` (the SDK's
@@ -329,7 +383,8 @@ pub fn sigv4_headers(
     time: std::time::SystemTime,
 ) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity = aws_credential_types::Credentials::new(creds.0, creds.1, None, None, "raw-tests").into();
+    let identity =
+        aws_credential_types::Credentials::new(creds.0, creds.1, None, None, "raw-tests").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -349,13 +404,17 @@ pub fn sigv4_headers(
     .unwrap();
     let (instructions, _signature) = sign(signable, &params).unwrap().into_parts();
     let (added, _query) = instructions.into_parts();
-    added.iter().map(|h| (h.name().to_owned(), h.value().to_owned())).collect()
+    added
+        .iter()
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect()
 }
 
 impl Server {
     /// A signed KMS JSON request as alice (`X-Amz-Target: <target>`; `None` sends no target header).
     pub async fn kms_raw(&self, target: Option<&str>, body: &[u8]) -> RawResponse {
-        self.kms_raw_signed_as(target, body, body, (AKID, SECRET)).await
+        self.kms_raw_signed_as(target, body, body, (AKID, SECRET))
+            .await
     }
 
     /// Signs `signed_body` but sends `sent_body` (equal for a well-formed request).
@@ -366,7 +425,10 @@ impl Server {
         sent_body: &[u8],
         creds: (&str, &str),
     ) -> RawResponse {
-        let mut headers = vec![("Content-Type".to_owned(), "application/x-amz-json-1.1".to_owned())];
+        let mut headers = vec![(
+            "Content-Type".to_owned(),
+            "application/x-amz-json-1.1".to_owned(),
+        )];
         if let Some(t) = target {
             headers.push(("X-Amz-Target".to_owned(), t.to_owned()));
         }
@@ -393,7 +455,12 @@ pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
 
 /// Creates a default symmetric key and returns its metadata.
 pub async fn create_key(kms: &aws_sdk_kms::Client) -> aws_sdk_kms::types::KeyMetadata {
-    kms.create_key().send().await.unwrap().key_metadata.expect("CreateKey returns KeyMetadata")
+    kms.create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .expect("CreateKey returns KeyMetadata")
 }
 
 /// A well-formed key id that no server has issued.
@@ -406,13 +473,17 @@ pub fn is_lower_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
-            g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
 }
 
 /// Whether `s` is 64 lower-case hex characters (a KeyMaterialId).
 pub fn is_material_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The KeyIds (in order) of every page of ListKeys with the given page size, checking the
@@ -421,21 +492,39 @@ pub async fn list_all_keys(kms: &aws_sdk_kms::Client, limit: Option<i32>) -> Vec
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     for _ in 0..10_000 {
-        let page = kms.list_keys().set_limit(limit).set_marker(marker.clone()).send().await.unwrap();
+        let page = kms
+            .list_keys()
+            .set_limit(limit)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
         if let Some(l) = limit {
-            assert!(page.keys().len() <= usize::try_from(l).unwrap(), "page larger than Limit");
+            assert!(
+                page.keys().len() <= usize::try_from(l).unwrap(),
+                "page larger than Limit"
+            );
         }
         for k in page.keys() {
             let id = k.key_id().unwrap().to_owned();
             let arn = k.key_arn().unwrap();
-            assert!(arn.ends_with(&format!(":key/{id}")), "{arn} does not name {id}");
+            assert!(
+                arn.ends_with(&format!(":key/{id}")),
+                "{arn} does not name {id}"
+            );
             out.push(id);
         }
         if page.truncated() {
-            let next = page.next_marker().expect("a truncated page carries NextMarker");
+            let next = page
+                .next_marker()
+                .expect("a truncated page carries NextMarker");
             marker = Some(next.to_owned());
         } else {
-            assert_eq!(page.next_marker(), None, "a complete listing has no NextMarker");
+            assert_eq!(
+                page.next_marker(),
+                None,
+                "a complete listing has no NextMarker"
+            );
             return out;
         }
     }

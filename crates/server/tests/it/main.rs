@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod common;
 mod crypto;
+mod durability;
 mod errors;
-mod sigv4;
 mod keys;
+mod sigv4;
 mod smoke;
 mod sts;
+mod wire;

@@ -1,9 +1,5 @@
 //! The smallest end-to-end check: the real binary answers aws-sdk-kms.
 
-
-
-
-
 #[tokio::test]
 async fn create_key_and_round_trip_a_data_key() {
     let server = crate::common::Server::start();
@@ -25,7 +21,10 @@ async fn create_key_and_round_trip_a_data_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pt.plaintext().unwrap().as_ref(), dk.plaintext().unwrap().as_ref());
+    assert_eq!(
+        pt.plaintext().unwrap().as_ref(),
+        dk.plaintext().unwrap().as_ref()
+    );
     let (code, msg) = crate::expect_err!(
         kms.decrypt()
             .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
@@ -33,5 +32,8 @@ async fn create_key_and_round_trip_a_data_key() {
             .send()
             .await
     );
-    assert_eq!((code.as_str(), msg.as_str()), ("InvalidCiphertextException", ""));
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("InvalidCiphertextException", "")
+    );
 }
