@@ -21,6 +21,9 @@ impl SystemClock {
             offset_millis: AtomicI64::new(offset.saturating_mul(1000)),
         }
     }
+    pub fn offset_seconds(&self) -> i64 {
+        self.offset_millis.load(Ordering::Relaxed) / 1000
+    }
     pub fn set_offset_seconds(&self, offset: i64) {
         self.offset_millis
             .store(offset.saturating_mul(1000), Ordering::Relaxed);

@@ -125,8 +125,9 @@ impl Test {
                 .is_some_and(|r| values.iter().any(|v| comparison.holds(r, *v))),
             Test::Date {
                 comparison, values, ..
-            } => parse_date(request)
-                .is_some_and(|r| values.iter().any(|v| comparison.holds(r, *v))),
+            } => {
+                parse_date(request).is_some_and(|r| values.iter().any(|v| comparison.holds(r, *v)))
+            }
             Test::Bool(values) => parse_bool(request).is_some_and(|r| values.contains(&r)),
             Test::Binary(values) => values.iter().any(|v| v == request),
             Test::Ip { values, .. } => {
@@ -261,12 +262,16 @@ pub(crate) fn parse_conditions(json: &Json, variables: bool) -> Result<Vec<Condi
             ));
         };
         if keys.is_empty() {
-            return Err(format!("Condition operator {operator} has no condition keys"));
+            return Err(format!(
+                "Condition operator {operator} has no condition keys"
+            ));
         }
         let kind = OperatorKind::parse(operator)?;
         for (key, values) in keys {
             if key.is_empty() {
-                return Err(format!("Condition operator {operator} has an empty key name"));
+                return Err(format!(
+                    "Condition operator {operator} has an empty key name"
+                ));
             }
             let values = condition_values(operator, key, values)?;
             let test = kind.build(operator, key, &values, variables)?;
@@ -383,19 +388,20 @@ impl OperatorKind {
         values: &[String],
         variables: bool,
     ) -> Result<Test, String> {
-        let invalid = |what: &str, v: &str| {
-            Err(format!(
-                "Condition {operator} {key}: \"{v}\" is not {what}"
-            ))
-        };
+        // Parses every value with `parse`, or says which one is not `what`.
         fn typed<T>(
+            operator: &str,
+            key: &str,
             values: &[String],
+            what: &str,
             parse: impl Fn(&str) -> Option<T>,
-            invalid: impl Fn(&str) -> Result<T, String>,
         ) -> Result<Vec<T>, String> {
             values
                 .iter()
-                .map(|v| parse(v).map_or_else(|| invalid(v), Ok))
+                .map(|v| {
+                    parse(v)
+                        .ok_or_else(|| format!("Condition {operator} {key}: \"{v}\" is not {what}"))
+                })
                 .collect()
         }
         let patterns = || {
@@ -417,28 +423,38 @@ impl OperatorKind {
             Family::Numeric(comparison, negated) => Test::Numeric {
                 comparison,
                 negated,
-                values: typed(values, parse_number, |v| invalid("a number", v))?,
+                values: typed(operator, key, values, "a number", parse_number)?,
             },
             Family::Date(comparison, negated) => Test::Date {
                 comparison,
                 negated,
-                values: typed(values, parse_date, |v| {
-                    invalid("a date (ISO 8601 or epoch seconds)", v)
-                })?,
+                values: typed(
+                    operator,
+                    key,
+                    values,
+                    "a date (ISO 8601 or epoch seconds)",
+                    parse_date,
+                )?,
             },
-            Family::Bool => Test::Bool(typed(values, parse_bool, |v| {
-                invalid("a boolean (true or false)", v)
-            })?),
+            Family::Bool => Test::Bool(typed(
+                operator,
+                key,
+                values,
+                "a boolean (true or false)",
+                parse_bool,
+            )?),
             Family::Binary => Test::Binary(values.to_vec()),
             Family::Ip(negated) => Test::Ip {
                 negated,
-                values: typed(values, Cidr::parse, |v| {
-                    invalid("an IPv4 or IPv6 address or CIDR block", v)
-                })?,
+                values: typed(
+                    operator,
+                    key,
+                    values,
+                    "an IPv4 or IPv6 address or CIDR block",
+                    Cidr::parse,
+                )?,
             },
-            Family::Null => Test::Null(typed(values, parse_bool, |v| {
-                invalid("true or false", v)
-            })?),
+            Family::Null => Test::Null(typed(operator, key, values, "true or false", parse_bool)?),
         })
     }
 }
@@ -495,18 +511,58 @@ mod tests {
             ("StringEquals", s3, One("ebs.us-east-1.amazonaws.com"), true),
             ("StringEquals", s3, One("S3.us-east-1.amazonaws.com"), false),
             ("StringEquals", s3, Missing, false),
-            ("StringNotEquals", s3, One("s3.us-east-1.amazonaws.com"), false),
-            ("StringNotEquals", s3, One("rds.us-east-1.amazonaws.com"), true),
+            (
+                "StringNotEquals",
+                s3,
+                One("s3.us-east-1.amazonaws.com"),
+                false,
+            ),
+            (
+                "StringNotEquals",
+                s3,
+                One("rds.us-east-1.amazonaws.com"),
+                true,
+            ),
             ("StringNotEquals", s3, Missing, true),
-            ("StringEqualsIgnoreCase", s3, One("S3.US-EAST-1.AMAZONAWS.COM"), true),
-            ("StringEqualsIgnoreCase", s3, One("s3.us-east-2.amazonaws.com"), false),
+            (
+                "StringEqualsIgnoreCase",
+                s3,
+                One("S3.US-EAST-1.AMAZONAWS.COM"),
+                true,
+            ),
+            (
+                "StringEqualsIgnoreCase",
+                s3,
+                One("s3.us-east-2.amazonaws.com"),
+                false,
+            ),
             ("StringEqualsIgnoreCase", s3, Missing, false),
-            ("StringNotEqualsIgnoreCase", s3, One("EBS.us-east-1.amazonaws.com"), false),
+            (
+                "StringNotEqualsIgnoreCase",
+                s3,
+                One("EBS.us-east-1.amazonaws.com"),
+                false,
+            ),
             ("StringNotEqualsIgnoreCase", s3, One("x"), true),
             ("StringNotEqualsIgnoreCase", s3, Missing, true),
-            ("StringLike", r#""s3.*.amazonaws.com""#, One("s3.eu-west-1.amazonaws.com"), true),
-            ("StringLike", r#""s3.*.amazonaws.com""#, One("S3.eu-west-1.amazonaws.com"), false),
-            ("StringLike", r#""s3.us-east-?.amazonaws.com""#, One("s3.us-east-2.amazonaws.com"), true),
+            (
+                "StringLike",
+                r#""s3.*.amazonaws.com""#,
+                One("s3.eu-west-1.amazonaws.com"),
+                true,
+            ),
+            (
+                "StringLike",
+                r#""s3.*.amazonaws.com""#,
+                One("S3.eu-west-1.amazonaws.com"),
+                false,
+            ),
+            (
+                "StringLike",
+                r#""s3.us-east-?.amazonaws.com""#,
+                One("s3.us-east-2.amazonaws.com"),
+                true,
+            ),
             ("StringLike", r#""s3.*""#, Missing, false),
             ("StringNotLike", r#""s3.*""#, One("s3.x"), false),
             ("StringNotLike", r#""s3.*""#, One("ebs.x"), true),
@@ -516,9 +572,19 @@ mod tests {
             ("StringEquals", r#""s3.*""#, One("s3.*"), true),
             ("StringEqualsIfExists", s3, Missing, true),
             ("StringEqualsIfExists", s3, One("rds"), false),
-            ("StringEqualsIfExists", s3, One("s3.us-east-1.amazonaws.com"), true),
+            (
+                "StringEqualsIfExists",
+                s3,
+                One("s3.us-east-1.amazonaws.com"),
+                true,
+            ),
             ("StringNotEqualsIfExists", s3, Missing, true),
-            ("StringNotEqualsIfExists", s3, One("s3.us-east-1.amazonaws.com"), false),
+            (
+                "StringNotEqualsIfExists",
+                s3,
+                One("s3.us-east-1.amazonaws.com"),
+                false,
+            ),
             ("StringLikeIfExists", r#""s3.*""#, Missing, true),
             ("StringNotLikeIfExists", r#""s3.*""#, One("s3.a"), false),
             ("StringEqualsIgnoreCaseIfExists", s3, Missing, true),
@@ -577,17 +643,37 @@ mod tests {
             ("DateNotEquals", r#""2024-06-01T12:00:00Z""#, noon, false),
             ("DateLessThan", r#""2024-06-02""#, noon, true),
             ("DateLessThan", r#""2024-06-01T12:00:00Z""#, noon, false),
-            ("DateLessThanEquals", r#""2024-06-01T12:00:00Z""#, noon, true),
+            (
+                "DateLessThanEquals",
+                r#""2024-06-01T12:00:00Z""#,
+                noon,
+                true,
+            ),
             ("DateGreaterThan", r#""2024-06-01""#, noon, true),
             ("DateGreaterThan", r#""2024-06-01T12:00:00Z""#, noon, false),
             ("DateGreaterThanEquals", "1717243200", noon, true),
             ("DateGreaterThanEquals", "1717243201", noon, false),
             // Request value as epoch seconds (aws:EpochTime style).
-            ("DateLessThan", r#""2025-01-01T00:00:00Z""#, One("1717243200"), true),
-            ("DateLessThan", r#""2025-01-01T00:00:00Z""#, One("not a date"), false),
+            (
+                "DateLessThan",
+                r#""2025-01-01T00:00:00Z""#,
+                One("1717243200"),
+                true,
+            ),
+            (
+                "DateLessThan",
+                r#""2025-01-01T00:00:00Z""#,
+                One("not a date"),
+                false,
+            ),
             ("DateLessThan", r#""2025-01-01T00:00:00Z""#, Missing, false),
             ("DateNotEquals", r#""2025-01-01T00:00:00Z""#, Missing, true),
-            ("DateGreaterThanIfExists", r#""2025-01-01T00:00:00Z""#, Missing, true),
+            (
+                "DateGreaterThanIfExists",
+                r#""2025-01-01T00:00:00Z""#,
+                Missing,
+                true,
+            ),
         ];
         for (op, values, req, want) in table {
             assert_eq!(eval(op, k, values, *req), *want, "{op} {values}");
@@ -597,26 +683,134 @@ mod tests {
     #[test]
     fn bool_binary_ip_null() {
         let table: &[(&str, &str, &str, Req<'_>, bool)] = &[
-            ("Bool", "kms:GrantIsForAWSResource", "true", One("true"), true),
-            ("Bool", "kms:GrantIsForAWSResource", "\"true\"", One("TRUE"), true),
-            ("Bool", "kms:GrantIsForAWSResource", "true", One("false"), false),
+            (
+                "Bool",
+                "kms:GrantIsForAWSResource",
+                "true",
+                One("true"),
+                true,
+            ),
+            (
+                "Bool",
+                "kms:GrantIsForAWSResource",
+                "\"true\"",
+                One("TRUE"),
+                true,
+            ),
+            (
+                "Bool",
+                "kms:GrantIsForAWSResource",
+                "true",
+                One("false"),
+                false,
+            ),
             ("Bool", "kms:GrantIsForAWSResource", "false", Missing, false),
-            ("Bool", "kms:GrantIsForAWSResource", "true", One("yes"), false),
-            ("BoolIfExists", "aws:SecureTransport", "false", Missing, true),
-            ("BinaryEquals", "k:Bin", r#""QmluYXJ5""#, One("QmluYXJ5"), true),
-            ("BinaryEquals", "k:Bin", r#""QmluYXJ5""#, One("qmluyxj5"), false),
+            (
+                "Bool",
+                "kms:GrantIsForAWSResource",
+                "true",
+                One("yes"),
+                false,
+            ),
+            (
+                "BoolIfExists",
+                "aws:SecureTransport",
+                "false",
+                Missing,
+                true,
+            ),
+            (
+                "BinaryEquals",
+                "k:Bin",
+                r#""QmluYXJ5""#,
+                One("QmluYXJ5"),
+                true,
+            ),
+            (
+                "BinaryEquals",
+                "k:Bin",
+                r#""QmluYXJ5""#,
+                One("qmluyxj5"),
+                false,
+            ),
             ("BinaryEquals", "k:Bin", r#""QmluYXJ5""#, Missing, false),
-            ("BinaryEqualsIfExists", "k:Bin", r#""QmluYXJ5""#, Missing, true),
-            ("IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, One("203.0.113.7"), true),
-            ("IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, One("203.0.114.7"), false),
-            ("IpAddress", "aws:SourceIp", r#"["10.0.0.0/8", "2001:db8::/32"]"#, One("2001:db8::5"), true),
-            ("IpAddress", "aws:SourceIp", r#""2001:db8::/32""#, One("2001:db9::5"), false),
-            ("IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, One("not-an-ip"), false),
-            ("IpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, Missing, false),
-            ("NotIpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, One("198.51.100.1"), true),
-            ("NotIpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, One("203.0.113.1"), false),
-            ("NotIpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, Missing, true),
-            ("IpAddressIfExists", "aws:SourceIp", r#""203.0.113.0/24""#, Missing, true),
+            (
+                "BinaryEqualsIfExists",
+                "k:Bin",
+                r#""QmluYXJ5""#,
+                Missing,
+                true,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                One("203.0.113.7"),
+                true,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                One("203.0.114.7"),
+                false,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#"["10.0.0.0/8", "2001:db8::/32"]"#,
+                One("2001:db8::5"),
+                true,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#""2001:db8::/32""#,
+                One("2001:db9::5"),
+                false,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                One("not-an-ip"),
+                false,
+            ),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                Missing,
+                false,
+            ),
+            (
+                "NotIpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                One("198.51.100.1"),
+                true,
+            ),
+            (
+                "NotIpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                One("203.0.113.1"),
+                false,
+            ),
+            (
+                "NotIpAddress",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                Missing,
+                true,
+            ),
+            (
+                "IpAddressIfExists",
+                "aws:SourceIp",
+                r#""203.0.113.0/24""#,
+                Missing,
+                true,
+            ),
             ("Null", "kms:ViaService", "true", Missing, true),
             ("Null", "kms:ViaService", "true", One("s3.x"), false),
             ("Null", "kms:ViaService", "false", One("s3.x"), true),
@@ -630,23 +824,59 @@ mod tests {
 
     #[test]
     fn arn_operators() {
-        let k = "aws:PrincipalArn";
+        // Not aws:PrincipalArn: that one falls back to the caller when absent.
+        let k = "kms:GranteePrincipal";
         let role = One("arn:aws:iam::111122223333:role/VoiceIdRole");
         let table: &[(&str, &str, Req<'_>, bool)] = &[
-            ("ArnEquals", r#""arn:aws:iam::111122223333:role/VoiceIdRole""#, role, true),
-            ("ArnEquals", r#""arn:aws:iam::111122223333:role/voiceidrole""#, role, false),
+            (
+                "ArnEquals",
+                r#""arn:aws:iam::111122223333:role/VoiceIdRole""#,
+                role,
+                true,
+            ),
+            (
+                "ArnEquals",
+                r#""arn:aws:iam::111122223333:role/voiceidrole""#,
+                role,
+                false,
+            ),
             ("ArnLike", r#""arn:aws:iam::*:role/Voice*""#, role, true),
             ("ArnLike", r#""arn:aws:iam::111122223333:*""#, role, true),
             ("ArnLike", r#""arn:aws:iam::444455556666:*""#, role, false),
             // `*` does not span the account separator.
             ("ArnLike", r#""arn:aws:iam:*/VoiceIdRole""#, role, false),
-            ("ArnEquals", r#""arn:aws:iam::*:role/VoiceIdRole""#, role, true),
-            ("ArnNotEquals", r#""arn:aws:iam::111122223333:role/Other""#, role, true),
-            ("ArnNotLike", r#""arn:aws:iam::111122223333:role/*""#, role, false),
+            (
+                "ArnEquals",
+                r#""arn:aws:iam::*:role/VoiceIdRole""#,
+                role,
+                true,
+            ),
+            (
+                "ArnNotEquals",
+                r#""arn:aws:iam::111122223333:role/Other""#,
+                role,
+                true,
+            ),
+            (
+                "ArnNotLike",
+                r#""arn:aws:iam::111122223333:role/*""#,
+                role,
+                false,
+            ),
             ("ArnLike", r#""arn:aws:iam::*:role/*""#, Missing, false),
             ("ArnNotLike", r#""arn:aws:iam::*:role/*""#, Missing, true),
-            ("ArnLikeIfExists", r#""arn:aws:iam::*:role/*""#, Missing, true),
-            ("ArnLike", r#""arn:aws:iam::*:role/*""#, One("not-an-arn"), false),
+            (
+                "ArnLikeIfExists",
+                r#""arn:aws:iam::*:role/*""#,
+                Missing,
+                true,
+            ),
+            (
+                "ArnLike",
+                r#""arn:aws:iam::*:role/*""#,
+                One("not-an-arn"),
+                false,
+            ),
         ];
         for (op, values, req, want) in table {
             assert_eq!(eval(op, k, values, *req), *want, "{op} {values}");
@@ -659,26 +889,54 @@ mod tests {
         let allowed = r#"["Department", "Project"]"#;
         let table: &[(&str, Req<'_>, bool)] = &[
             ("ForAllValues:StringEquals", Many(&["Department"]), true),
-            ("ForAllValues:StringEquals", Many(&["Department", "Project"]), true),
-            ("ForAllValues:StringEquals", Many(&["Department", "Other"]), false),
+            (
+                "ForAllValues:StringEquals",
+                Many(&["Department", "Project"]),
+                true,
+            ),
+            (
+                "ForAllValues:StringEquals",
+                Many(&["Department", "Other"]),
+                false,
+            ),
             // Empty and missing: ForAllValues is vacuously true ...
             ("ForAllValues:StringEquals", Many(&[]), true),
             ("ForAllValues:StringEquals", Missing, true),
             // ... ForAnyValue is false.
             ("ForAnyValue:StringEquals", Many(&[]), false),
             ("ForAnyValue:StringEquals", Missing, false),
-            ("ForAnyValue:StringEquals", Many(&["Other", "Project"]), true),
+            (
+                "ForAnyValue:StringEquals",
+                Many(&["Other", "Project"]),
+                true,
+            ),
             ("ForAnyValue:StringEquals", Many(&["Other"]), false),
             ("ForAnyValue:StringEqualsIfExists", Missing, true),
             ("ForAllValues:StringEqualsIfExists", Missing, true),
             // Negated with a set prefix: per value.
-            ("ForAnyValue:StringNotEquals", Many(&["Department", "Other"]), true),
+            (
+                "ForAnyValue:StringNotEquals",
+                Many(&["Department", "Other"]),
+                true,
+            ),
             ("ForAnyValue:StringNotEquals", Many(&["Department"]), false),
             ("ForAnyValue:StringNotEquals", Missing, false),
-            ("ForAllValues:StringNotEquals", Many(&["Other", "Else"]), true),
-            ("ForAllValues:StringNotEquals", Many(&["Other", "Project"]), false),
+            (
+                "ForAllValues:StringNotEquals",
+                Many(&["Other", "Else"]),
+                true,
+            ),
+            (
+                "ForAllValues:StringNotEquals",
+                Many(&["Other", "Project"]),
+                false,
+            ),
             ("ForAllValues:StringNotEquals", Missing, true),
-            ("ForAllValues:StringLike", Many(&["Department", "Project"]), true),
+            (
+                "ForAllValues:StringLike",
+                Many(&["Department", "Project"]),
+                true,
+            ),
             // Without a prefix: any value matches / no value matches.
             ("StringEquals", Many(&["Other", "Project"]), true),
             ("StringNotEquals", Many(&["Other", "Project"]), false),
@@ -687,11 +945,58 @@ mod tests {
         for (op, req, want) in table {
             assert_eq!(eval(op, k, allowed, *req), *want, "{op}");
         }
-        assert!(eval("ForAllValues:StringLike", k, r#""Dep*""#, Many(&["Dept", "Depot"])));
-        assert!(eval("ForAnyValue:NumericLessThan", "k:n", "5", Many(&["9", "3"])));
-        assert!(!eval("ForAllValues:NumericLessThan", "k:n", "5", Many(&["9", "3"])));
-        assert!(eval("ForAnyValue:IpAddress", "k:ip", r#""10.0.0.0/8""#, Many(&["1.1.1.1", "10.1.1.1"])));
-        assert!(eval("ForAllValues:ArnLike", "k:arns", r#""arn:aws:iam::1:*""#, Many(&["arn:aws:iam::1:role/a", "arn:aws:iam::1:user/b"])));
+        assert!(eval(
+            "ForAllValues:StringLike",
+            k,
+            r#""Dep*""#,
+            Many(&["Dept", "Depot"])
+        ));
+        assert!(eval(
+            "ForAnyValue:NumericLessThan",
+            "k:n",
+            "5",
+            Many(&["9", "3"])
+        ));
+        assert!(!eval(
+            "ForAllValues:NumericLessThan",
+            "k:n",
+            "5",
+            Many(&["9", "3"])
+        ));
+        assert!(eval(
+            "ForAnyValue:IpAddress",
+            "k:ip",
+            r#""10.0.0.0/8""#,
+            Many(&["1.1.1.1", "10.1.1.1"])
+        ));
+        assert!(eval(
+            "ForAllValues:ArnLike",
+            "k:arns",
+            r#""arn:aws:iam::1:*""#,
+            Many(&["arn:aws:iam::1:role/a", "arn:aws:iam::1:user/b"])
+        ));
+    }
+
+    #[test]
+    fn principal_keys_fall_back_to_the_caller() {
+        let arn = r#""arn:aws:iam::111122223333:user/alice""#;
+        assert!(eval("ArnEquals", "aws:PrincipalArn", arn, Missing));
+        assert!(eval(
+            "StringEquals",
+            "aws:PrincipalAccount",
+            r#""111122223333""#,
+            Missing
+        ));
+        assert!(eval("StringEquals", "aws:username", r#""alice""#, Missing));
+        // aws:userid is unknown for this caller: absent.
+        assert!(eval("Null", "aws:userid", "true", Missing));
+        // The context wins over the fallback.
+        assert!(!eval(
+            "ArnEquals",
+            "aws:PrincipalArn",
+            arn,
+            One("arn:aws:iam::111122223333:user/bob")
+        ));
     }
 
     #[test]
@@ -716,25 +1021,84 @@ mod tests {
         ctx.insert_single("aws:PrincipalTag/team", "blue");
         ctx.insert("aws:TagKeys", ContextValue::multi(["a", "b"]));
         // From the context.
-        assert!(eval_with("StringEquals", "k:team", r#""${aws:PrincipalTag/team}""#, One("blue"), &ctx));
-        assert!(!eval_with("StringEquals", "k:team", r#""${aws:PrincipalTag/team}""#, One("red"), &ctx));
+        assert!(eval_with(
+            "StringEquals",
+            "k:team",
+            r#""${aws:PrincipalTag/team}""#,
+            One("blue"),
+            &ctx
+        ));
+        assert!(!eval_with(
+            "StringEquals",
+            "k:team",
+            r#""${aws:PrincipalTag/team}""#,
+            One("red"),
+            &ctx
+        ));
         // Name of the variable is case-insensitive.
-        assert!(eval_with("StringLike", "k:team", r#""${AWS:PRINCIPALTAG/TEAM}-*""#, One("blue-1"), &ctx));
+        assert!(eval_with(
+            "StringLike",
+            "k:team",
+            r#""${AWS:PRINCIPALTAG/TEAM}-*""#,
+            One("blue-1"),
+            &ctx
+        ));
         // From the principal (aws:username is not in the context).
-        assert!(eval("StringEquals", "k:owner", r#""${aws:username}""#, One("alice")));
-        assert!(eval("ArnEquals", "k:arn", r#""arn:aws:iam::111122223333:user/${aws:username}""#, One("arn:aws:iam::111122223333:user/alice")));
+        assert!(eval(
+            "StringEquals",
+            "k:owner",
+            r#""${aws:username}""#,
+            One("alice")
+        ));
+        assert!(eval(
+            "ArnEquals",
+            "k:arn",
+            r#""arn:aws:iam::111122223333:user/${aws:username}""#,
+            One("arn:aws:iam::111122223333:user/alice")
+        ));
         // Escapes are literals, not wildcards.
         assert!(eval("StringLike", "k:v", r#""a${*}""#, One("a*")));
         assert!(!eval("StringLike", "k:v", r#""a${*}""#, One("ab")));
-        assert!(eval("StringEquals", "k:v", r#""${$}{x}${?}""#, One("${x}?")));
+        assert!(eval(
+            "StringEquals",
+            "k:v",
+            r#""${$}{x}${?}""#,
+            One("${x}?")
+        ));
         // Unresolvable: that value matches nothing; the others still count.
-        assert!(!eval("StringEquals", "k:v", r#""${aws:PrincipalTag/none}""#, One("")));
-        assert!(eval("StringEquals", "k:v", r#"["${aws:PrincipalTag/none}", "x"]"#, One("x")));
-        assert!(eval("StringNotEquals", "k:v", r#""${aws:PrincipalTag/none}""#, One("x")));
+        assert!(!eval(
+            "StringEquals",
+            "k:v",
+            r#""${aws:PrincipalTag/none}""#,
+            One("")
+        ));
+        assert!(eval(
+            "StringEquals",
+            "k:v",
+            r#"["${aws:PrincipalTag/none}", "x"]"#,
+            One("x")
+        ));
+        assert!(eval(
+            "StringNotEquals",
+            "k:v",
+            r#""${aws:PrincipalTag/none}""#,
+            One("x")
+        ));
         // A default value applies when unresolvable.
-        assert!(eval("StringEquals", "k:v", r#""${aws:PrincipalTag/none, 'dflt'}""#, One("dflt")));
+        assert!(eval(
+            "StringEquals",
+            "k:v",
+            r#""${aws:PrincipalTag/none, 'dflt'}""#,
+            One("dflt")
+        ));
         // A multivalued key is not a variable.
-        assert!(!eval_with("StringEquals", "k:v", r#""${aws:TagKeys}""#, One("a"), &ctx));
+        assert!(!eval_with(
+            "StringEquals",
+            "k:v",
+            r#""${aws:TagKeys}""#,
+            One("a"),
+            &ctx
+        ));
     }
 
     #[test]
@@ -753,35 +1117,62 @@ mod tests {
 
     #[test]
     fn several_keys_and_operators_are_all_returned() {
-        let json = Json::parse(
-            r#"{"StringEquals": {"a:x": "1", "a:y": "2"}, "Bool": {"a:z": true}}"#,
-        )
-        .unwrap();
+        let json =
+            Json::parse(r#"{"StringEquals": {"a:x": "1", "a:y": "2"}, "Bool": {"a:z": true}}"#)
+                .unwrap();
         let conditions = parse_conditions(&json, true).unwrap();
         let keys: Vec<_> = conditions.iter().map(|c| (c.operator(), c.key())).collect();
         assert_eq!(
             keys,
-            [("StringEquals", "a:x"), ("StringEquals", "a:y"), ("Bool", "a:z")]
+            [
+                ("StringEquals", "a:x"),
+                ("StringEquals", "a:y"),
+                ("Bool", "a:z")
+            ]
         );
     }
 
     #[test]
     fn malformed_conditions() {
         let table = [
-            (r#"{"StringEqual": {"a:b": "x"}}"#, "Unknown condition operator StringEqual"),
-            (r#"{"stringequals": {"a:b": "x"}}"#, "Unknown condition operator stringequals"),
-            (r#"{"ForSomeValues:StringEquals": {"a:b": "x"}}"#, "Unknown condition operator"),
+            (
+                r#"{"StringEqual": {"a:b": "x"}}"#,
+                "Unknown condition operator StringEqual",
+            ),
+            (
+                r#"{"stringequals": {"a:b": "x"}}"#,
+                "Unknown condition operator stringequals",
+            ),
+            (
+                r#"{"ForSomeValues:StringEquals": {"a:b": "x"}}"#,
+                "Unknown condition operator",
+            ),
             (r#"{"NullIfExists": {"a:b": "true"}}"#, "Null takes neither"),
-            (r#"{"ForAnyValue:Null": {"a:b": "true"}}"#, "Null takes neither"),
+            (
+                r#"{"ForAnyValue:Null": {"a:b": "true"}}"#,
+                "Null takes neither",
+            ),
             (r#"{"Null": {"a:b": "maybe"}}"#, "is not true or false"),
-            (r#"{"NumericLessThan": {"a:b": "ten"}}"#, "\"ten\" is not a number"),
+            (
+                r#"{"NumericLessThan": {"a:b": "ten"}}"#,
+                "\"ten\" is not a number",
+            ),
             (r#"{"DateLessThan": {"a:b": "tomorrow"}}"#, "is not a date"),
             (r#"{"Bool": {"a:b": "yes"}}"#, "is not a boolean"),
-            (r#"{"IpAddress": {"a:b": "10.0.0.0/40"}}"#, "is not an IPv4 or IPv6"),
-            (r#"{"StringEquals": {"a:b": null}}"#, "must be a string, number or boolean, not null"),
+            (
+                r#"{"IpAddress": {"a:b": "10.0.0.0/40"}}"#,
+                "is not an IPv4 or IPv6",
+            ),
+            (
+                r#"{"StringEquals": {"a:b": null}}"#,
+                "must be a string, number or boolean, not null",
+            ),
             (r#"{"StringEquals": {"a:b": {"c": "d"}}}"#, "not an object"),
             (r#"{"StringEquals": {"a:b": [["x"]]}}"#, "not a list"),
-            (r#"{"StringEquals": {"a:b": []}}"#, "the list of values is empty"),
+            (
+                r#"{"StringEquals": {"a:b": []}}"#,
+                "the list of values is empty",
+            ),
             (r#"{"StringEquals": {}}"#, "has no condition keys"),
             (r#"{"StringEquals": "a:b"}"#, "must map to an object"),
             (r#"["StringEquals"]"#, "Condition must be an object"),

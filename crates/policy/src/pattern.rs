@@ -69,12 +69,6 @@ impl Pattern {
             .collect()
     }
 
-    pub(crate) fn has_wildcards(&self) -> bool {
-        self.pieces
-            .iter()
-            .any(|p| matches!(p, Piece::Tok(Tok::Star | Tok::Question)))
-    }
-
     /// Substitutes variables. `None` when one of them cannot be resolved:
     /// the caller then treats this value as matching nothing.
     pub(crate) fn resolve(&self, variable: &dyn Fn(&str) -> Option<String>) -> Option<Vec<Tok>> {
@@ -230,17 +224,26 @@ pub(crate) fn glob_str(pattern: &[Tok], text: &str, ignore_case: bool) -> bool {
 /// ARN matching as IAM does it for `Resource` and the `Arn*` operators:
 /// both sides are split into their six colon-separated components (the last
 /// one keeps any further colons) and each component is globbed on its own,
-/// so `*` never spans a `:` in the first five. When either side is not
-/// ARN-shaped, the whole strings are globbed.
+/// so `*` never spans a `:` in the first five. A pattern that starts with
+/// `arn:` but does not have six components matches nothing; a pattern that
+/// does not start with `arn:` (`*`) is globbed against the whole string.
 pub(crate) fn arn_match(pattern: &[Tok], text: &str) -> bool {
-    let pattern_parts = split_tokens_arn(pattern);
+    let arn_prefix = [
+        Tok::Char('a'),
+        Tok::Char('r'),
+        Tok::Char('n'),
+        Tok::Char(':'),
+    ];
+    if !pattern.starts_with(&arn_prefix) {
+        return glob_str(pattern, text, false);
+    }
     let text_parts: Vec<&str> = text.splitn(6, ':').collect();
-    match (pattern_parts, text_parts.len()) {
-        (Some(parts), 6) => parts
+    match split_tokens_arn(pattern) {
+        Some(parts) if text_parts.len() == 6 => parts
             .iter()
             .zip(&text_parts)
             .all(|(p, t)| glob_str(p, t, false)),
-        _ => glob_str(pattern, text, false),
+        _ => false,
     }
 }
 
@@ -286,7 +289,11 @@ mod tests {
             ("*Key", "kms:GenerateDataKey", true),
             ("*a*b*c*", "xxaxxbxxcxx", true),
             ("*a*b*c*", "xxaxxcxxbxx", false),
-            ("a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
+            (
+                "a*a*a*a*a*a*b",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                false,
+            ),
             ("é?", "éé", true),
         ];
         for (p, t, want) in cases {
@@ -311,6 +318,8 @@ mod tests {
         assert!(!arn_match(&toks("arn:aws:kms:*:444455556666:key/*"), key));
         // `*` cannot span the region/account separator.
         assert!(!arn_match(&toks("arn:aws:kms:*:key/abc"), key));
+        assert!(!arn_match(&toks("arn:*"), key));
+        assert!(!arn_match(&toks("arn:aws:kms:*:*:*"), "*"));
         assert!(arn_match(&toks("*"), key));
         // The resource part keeps its colons.
         assert!(arn_match(
@@ -341,7 +350,13 @@ mod tests {
         assert_eq!(p.resolve_literal(&lookup).unwrap(), "nobody-x");
         let p = Pattern::compile("${ aws:userid ,  'it''s' }", true);
         assert_eq!(p.resolve_literal(&lookup).unwrap(), "it's");
-        for invalid in ["${aws:username", "${}", "${a b}", "${x, nope}", "${x, 'open}"] {
+        for invalid in [
+            "${aws:username",
+            "${}",
+            "${a b}",
+            "${x, nope}",
+            "${x, 'open}",
+        ] {
             let p = Pattern::compile(invalid, true);
             assert_eq!(p.resolve_literal(&lookup), None, "{invalid}");
         }

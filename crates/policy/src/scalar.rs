@@ -96,11 +96,15 @@ impl Cidr {
         }
         match (self.addr, other.addr) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(a) & mask == u32::from(b) & mask
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(a) & mask == u128::from(b) & mask
             }
             _ => false,
@@ -148,7 +152,13 @@ mod tests {
             parse_date("2024-01-01T00:00:00.250Z"),
             Some(jan1 + 250_000_000)
         );
-        for bad in ["", "yesterday", "2024-13-01", "2024-01-01T25:00:00Z", "1.2.3"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-01-01T25:00:00Z",
+            "1.2.3",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
@@ -164,8 +174,19 @@ mod tests {
         assert!(v6.contains(&Cidr::parse("2001:db8:1234:5678::1").unwrap()));
         assert!(!v6.contains(&Cidr::parse("2001:db8:1234:5679::1").unwrap()));
         assert!(!v6.contains(&Cidr::parse("203.0.113.77").unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(&Cidr::parse("8.8.8.8").unwrap()));
-        for bad in ["", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/", "10.0.0.0/x", "host"] {
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(&Cidr::parse("8.8.8.8").unwrap())
+        );
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "host",
+        ] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
     }

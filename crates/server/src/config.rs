@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub clock_offset_seconds: i64,
     /// Test mode: `PUT /_tresor/test/clock-offset` moves the core's clock (never in production).
     pub test_clock: bool,
+    /// Test mode: the core clock starts this far ahead of the wall clock.
+    pub test_clock_offset_seconds: i64,
     pub audit: AuditConfig,
 }
 

@@ -252,7 +252,9 @@ async fn set_test_clock(
         .and_then(|s| s.trim().parse::<i64>().ok())
     {
         Some(seconds) => {
-            clock.set_offset_seconds(seconds);
+            // Relative to the wall clock the server runs on (which `--clock-offset-seconds` shifts).
+            let base = state.wall_clock.offset_seconds();
+            clock.set_offset_seconds(base.saturating_add(seconds));
             state.kms.run_due_work().await;
             response(
                 state,

@@ -91,6 +91,9 @@ struct ServeArgs {
     /// Testing only: serve `PUT /_tresor/test/clock-offset` (unauthenticated) to move the core clock.
     #[arg(long, hide = true)]
     test_clock: bool,
+    /// Testing only: start the core clock (key lifecycle time, not SigV4's) this many seconds ahead.
+    #[arg(long, hide = true, default_value_t = 0)]
+    test_clock_offset_seconds: i64,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +215,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         limits,
         clock_offset_seconds: args.clock_offset_seconds,
         test_clock: args.test_clock,
+        test_clock_offset_seconds: args.test_clock_offset_seconds,
         audit: AuditConfig {
             retention_days: args.audit_retention_days,
             export_dir: args.audit_export_dir,

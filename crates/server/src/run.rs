@@ -40,7 +40,10 @@ async fn shutdown_signal() {
 pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     let opened = bootstrap::open(&cfg.data_dir, &cfg.root_key_file, &cfg.file).await?;
     let wall_clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
-    let core_clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
+    let core_clock = Arc::new(SystemClock::with_offset_seconds(
+        cfg.clock_offset_seconds
+            .saturating_add(cfg.test_clock_offset_seconds),
+    ));
     let clock: Arc<dyn Clock> = core_clock.clone();
     let (sink, writer) = GroupCommitAuditSink::start(
         opened.audit.clone(),
