@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use crate::context::ConditionContext;
 use crate::json::Json;
 use crate::pattern::{Pattern, arn_match, glob_str};
-use crate::request::Principal;
+use crate::request::{Principal, PrincipalKind};
 use crate::scalar::{Cidr, parse_date, parse_number};
 
 /// `ForAnyValue:` / `ForAllValues:`.
@@ -211,8 +211,9 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// The request values of a (lower-cased) key; `None` when absent or
-    /// empty. `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:userid` and
-    /// `aws:username` fall back to the caller when the context lacks them.
+    /// empty. `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:userid`,
+    /// `aws:username` and `aws:PrincipalServiceName` fall back to the caller
+    /// when the context lacks them.
     pub(crate) fn values(&self, key: &str) -> Option<Cow<'a, [String]>> {
         if let Some(value) = self.context.get_lowercase(key) {
             return (!value.values.is_empty()).then_some(Cow::Borrowed(value.values.as_slice()));
@@ -234,11 +235,18 @@ impl<'a> Env<'a> {
 
     fn principal_value(&self, key: &str) -> Option<String> {
         let p = self.principal?;
-        match key {
-            "aws:principalarn" => Some(p.principal_arn().to_owned()),
-            "aws:principalaccount" => (!p.account.is_empty()).then(|| p.account.clone()),
-            "aws:userid" => p.user_id.clone(),
-            "aws:username" => p.username.clone(),
+        let service = match &p.kind {
+            PrincipalKind::Service { name } => Some(name),
+            PrincipalKind::Root | PrincipalKind::IamUser | PrincipalKind::AssumedRole { .. } => {
+                None
+            }
+        };
+        match (key, service) {
+            ("aws:principalservicename", Some(name)) => Some(name.clone()),
+            ("aws:principalarn", None) => Some(p.principal_arn().to_owned()),
+            ("aws:principalaccount", None) => (!p.account.is_empty()).then(|| p.account.clone()),
+            ("aws:userid", _) => p.user_id.clone(),
+            ("aws:username", _) => p.username.clone(),
             _ => None,
         }
     }
@@ -299,6 +307,8 @@ fn condition_values(operator: &str, key: &str, json: &Json) -> Result<Vec<String
         )),
     };
     match json {
+        // AWS-DEVIATION (unverified): an empty list would make a negated
+        // operator vacuously true; rejected rather than guessed at.
         Json::Array(items) if items.is_empty() => Err(format!(
             "Condition {operator} {key}: the list of values is empty"
         )),
@@ -381,6 +391,9 @@ impl OperatorKind {
         })
     }
 
+    /// AWS-DEVIATION (unverified): numeric, date, boolean, IP and `Null`
+    /// values that do not parse are rejected here instead of silently
+    /// never matching, and they take no policy variables.
     fn build(
         &self,
         operator: &str,
@@ -988,6 +1001,19 @@ mod tests {
             Missing
         ));
         assert!(eval("StringEquals", "aws:username", r#""alice""#, Missing));
+        // A service has a service name, not a principal ARN.
+        let service = Principal::service("voiceid.amazonaws.com");
+        let ctx = ConditionContext::new();
+        let env = Env {
+            context: &ctx,
+            principal: Some(&service),
+        };
+        assert_eq!(env.values("aws:principalarn"), None);
+        assert_eq!(env.values("aws:principalaccount"), None);
+        assert_eq!(
+            env.values("aws:principalservicename").as_deref(),
+            Some(&["voiceid.amazonaws.com".to_string()][..])
+        );
         // aws:userid is unknown for this caller: absent.
         assert!(eval("Null", "aws:userid", "true", Missing));
         // The context wins over the fallback.

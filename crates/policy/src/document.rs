@@ -175,8 +175,10 @@ enum PrincipalEntry {
     AwsArn(String),
     Service(String),
     /// Web identity / SAML principals: parsed, never match a caller here.
+    // AWS-DEVIATION: Tresor has no federated callers.
     Federated(String),
     /// S3 canonical users: parsed, never match a caller here.
+    // AWS-DEVIATION: Tresor has no canonical-user callers.
     CanonicalUser(String),
 }
 
@@ -232,7 +234,7 @@ impl PrincipalEntry {
 impl PrincipalElement {
     /// How this element applies to `caller` in a statement with `effect`.
     ///
-    /// `NotPrincipal` fails closed both ways (IAM evaluates every identity
+    /// AWS-DEVIATION (unverified for Allow): `NotPrincipal` fails closed both ways (IAM evaluates every identity
     /// in the caller's chain — account, role, session): with Deny it
     /// applies unless *every* identity of the caller is listed (so the
     /// account must be listed too, as AWS documents); with Allow it applies

@@ -268,6 +268,7 @@ impl Tally {
             (Effect::Allow, Outcome::Matched(PrincipalMatch::Account)) => {
                 self.key_allows_account.push(at);
             }
+            // `No` never reaches here: such statements are `NotApplicable`.
             (Effect::Allow, Outcome::Matched(PrincipalMatch::Direct | PrincipalMatch::No)) => {
                 self.key_allows_caller.push(at);
             }
@@ -325,7 +326,8 @@ pub fn authorize(req: &AuthzRequest<'_>) -> Evaluation {
 
     // 1. Explicit deny wins over everything.
     if !tally.key_denies.is_empty() || !tally.identity_denies.is_empty() {
-        // AWS names one policy type; when both deny, we name the key policy.
+        // AWS names one policy type; when both deny, we name the key policy
+        // (AWS-DEVIATION, unverified which one AWS names).
         let cause = if tally.key_denies.is_empty() {
             DenialCause::ExplicitDenyInIdentityPolicy
         } else {

@@ -1,6 +1,9 @@
 //! A JSON tree that keeps object members in document order and rejects
 //! duplicate member names.
 //!
+//! AWS-DEVIATION: IAM is reported to keep the last of duplicate members
+//! (unverified for KMS); Tresor rejects the document instead.
+//!
 //! `serde_json::Value` keeps only the last of two members with the same
 //! name. In a policy that silently drops a statement's first `Condition`
 //! operator block (`{"StringEquals": {..}, "StringEquals": {..}}`), which can

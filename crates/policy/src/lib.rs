@@ -43,6 +43,8 @@
 //!
 //! # Choices where AWS is ambiguous or unobservable
 //!
+//! Each is also marked `AWS-DEVIATION` where it is implemented.
+//!
 //! - When both a key policy and an identity policy deny, the cause named is
 //!   the key policy's ("explicit deny in a resource-based policy").
 //! - An implicit denial names "no identity-based policy allows" when the

@@ -94,7 +94,9 @@ impl Principal {
         }
     }
 
-    /// `aws:PrincipalArn`: the role ARN for a role session, else the caller ARN.
+    /// `aws:PrincipalArn`: the role ARN for a role session, else the caller
+    /// ARN (for a service principal, its name; the evaluator does not offer
+    /// it as `aws:PrincipalArn`).
     pub fn principal_arn(&self) -> &str {
         match &self.kind {
             PrincipalKind::AssumedRole { role_arn, .. } => role_arn,
