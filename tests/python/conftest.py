@@ -38,6 +38,12 @@ ROOT_KEY, ROOT_SECRET = "test", "test"
 
 CONFIG_TOML = f"""\
 default_account = "{ALICE_ACCOUNT}"
+# alice uses keys through the default key policy's delegation to identity policies.
+[[principals]]
+arn = "{ALICE_ARN}"
+[[principals.policies]]
+name = "KmsFullAccess"
+document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}]}}'
 [[access_keys]]
 id = "{ALICE_KEY}"
 secret = "{ALICE_SECRET}"

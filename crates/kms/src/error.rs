@@ -27,6 +27,8 @@ pub enum KmsError {
     #[error("{0}")]
     InvalidArn(String),
     #[error("{0}")]
+    InvalidGrantId(String),
+    #[error("{0}")]
     InvalidGrantToken(String),
     #[error("{0}")]
     InvalidKeyUsage(String),
@@ -65,6 +67,7 @@ impl KmsError {
             KmsError::IncorrectKey => "IncorrectKeyException",
             KmsError::InvalidCiphertext => "InvalidCiphertextException",
             KmsError::InvalidArn(_) => "InvalidArnException",
+            KmsError::InvalidGrantId(_) => "InvalidGrantIdException",
             KmsError::InvalidGrantToken(_) => "InvalidGrantTokenException",
             KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             KmsError::InvalidMarker(_) => "InvalidMarkerException",

@@ -39,6 +39,16 @@ pub struct PrincipalRecord {
     /// AWS unique id (`AIDA…` for users, `AROA…` for roles, the account id for root).
     pub principal_id: String,
     pub created: Timestamp,
+    /// Identity-based (IAM) policies attached to this user or role.
+    #[serde(default)]
+    pub policies: Vec<IdentityPolicy>,
+}
+
+/// A named identity-based policy document, stored verbatim (validated when stored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityPolicy {
+    pub name: String,
+    pub document: String,
 }
 
 impl PrincipalRecord {
@@ -51,6 +61,7 @@ impl PrincipalRecord {
             path: "/".to_owned(),
             principal_id: account.as_str().to_owned(),
             created,
+            policies: Vec::new(),
         }
     }
 
@@ -99,6 +110,7 @@ impl PrincipalRecord {
             path,
             principal_id: String::new(),
             created,
+            policies: Vec::new(),
         })
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tresor_crypto::{KeyMaterialId, RootKey, SymmetricKeyMaterial};
 
 use crate::audit::{AuditSink, Trail, build_event};
+use crate::authz::{Access, PolicyCache};
 use crate::clock::Clock;
 use crate::context::CallContext;
 use crate::error::KmsError;
@@ -17,7 +18,7 @@ use crate::identity::Identities;
 use crate::ops::Operation;
 use crate::state::{self, KeyOp};
 use crate::store::{KeyRecord, Store, StoreError, material_wrap_purpose};
-use crate::types::{KeyId, KeyRef, KeySpec, Region, alias_arn, key_arn};
+use crate::types::{AccountId, KeyId, KeyRef, KeySpec, Region, alias_arn, key_arn};
 
 /// Tunables of the core.
 #[derive(Clone, Debug)]
@@ -49,6 +50,13 @@ pub struct LoadedKey {
     pub record: KeyRecord,
     pub arn: String,
     materials: HashMap<KeyMaterialId, Arc<SymmetricKeyMaterial>>,
+    /// The key policy, parsed once per load; `None` if the stored text does not parse (then
+    /// only grants can allow anything).
+    pub(crate) policy: Option<Arc<tresor_policy::Policy>>,
+    /// The key's grants.
+    pub(crate) grants: Vec<crate::store::GrantRecord>,
+    /// The key's alias names (`kms:ResourceAliases`).
+    pub(crate) aliases: Vec<String>,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -61,7 +69,12 @@ impl std::fmt::Debug for LoadedKey {
 }
 
 impl LoadedKey {
-    fn load(record: KeyRecord, root: &RootKey) -> Result<LoadedKey, KmsError> {
+    fn load(
+        record: KeyRecord,
+        root: &RootKey,
+        grants: Vec<crate::store::GrantRecord>,
+        aliases: Vec<String>,
+    ) -> Result<LoadedKey, KmsError> {
         let arn = record.arn();
         let mut materials = HashMap::new();
         if record.key_spec == KeySpec::SymmetricDefault {
@@ -78,10 +91,20 @@ impl LoadedKey {
                 materials.insert(m.id, Arc::new(material));
             }
         }
+        let policy = match tresor_policy::parse_key_policy(&record.policy) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                tracing::error!(key = %arn, error = %e, "stored key policy does not parse; it allows nothing");
+                None
+            }
+        };
         Ok(LoadedKey {
             record,
             arn,
             materials,
+            policy,
+            grants,
+            aliases,
         })
     }
 
@@ -139,6 +162,9 @@ impl KeyCache {
 /// A resolved key.
 pub struct Resolved {
     pub key: Arc<LoadedKey>,
+    /// The alias name when the caller used an alias (`kms:RequestAlias`).
+    #[allow(dead_code)]
+    pub alias: Option<String>,
 }
 
 pub struct Kms {
@@ -151,6 +177,7 @@ pub struct Kms {
     /// compare-and-set conflicts only arise between nodes.
     key_locks: Vec<tokio::sync::Mutex<()>>,
     identities: Identities,
+    pub(crate) policy_cache: PolicyCache,
     pub(crate) config: KmsConfig,
 }
 
@@ -182,6 +209,7 @@ impl Kms {
             clock,
             audit,
             identities,
+            policy_cache: PolicyCache::new(config.identity_cache_ttl),
             config,
         }
     }
@@ -269,12 +297,33 @@ impl Kms {
         let Some(record) = self.store.get_key(region, key_id).await? else {
             return Ok(None);
         };
-        let loaded = Arc::new(LoadedKey::load(record, &self.root)?);
+        let grants = self
+            .store
+            .list_grants(region, key_id, None, MAX_GRANTS_PER_KEY)
+            .await?
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
+        // kms:ResourceAliases stops matching past 50 aliases, as in AWS.
+        let aliases = self
+            .store
+            .list_aliases(&record.account, region, Some(key_id), None, 51)
+            .await?
+            .into_iter()
+            .map(|a| a.name)
+            .collect::<Vec<_>>();
+        let aliases = if aliases.len() > 50 {
+            Vec::new()
+        } else {
+            aliases
+        };
+        let loaded = Arc::new(LoadedKey::load(record, &self.root, grants, aliases)?);
         self.keys.put(loaded.clone());
         Ok(Some(loaded))
     }
 
-    /// Resolves a caller-supplied key identifier in the caller's account and region.
+    /// Resolves a caller-supplied key identifier in the caller's account and region and
+    /// authorizes `action` on it (no encryption context, no grant tokens).
     ///
     /// `aliases_allowed` is false for the operations that take only a key id or key ARN.
     pub(crate) async fn resolve(
@@ -282,12 +331,56 @@ impl Kms {
         ctx: &CallContext,
         input: &str,
         aliases_allowed: bool,
-        action: &str,
+        action: &'static str,
         trail: &mut Trail,
     ) -> Result<Resolved, KmsError> {
+        self.resolve_for(ctx, input, aliases_allowed, Access::new(action), trail)
+            .await
+    }
+
+    /// Resolves a key identifier and authorizes `access` on the key (key policy, identity
+    /// policies, grants). A key of another account that does not exist answers the same
+    /// AccessDenied as one the caller may not use, so callers learn nothing about other
+    /// accounts' keys.
+    pub(crate) async fn resolve_for(
+        &self,
+        ctx: &CallContext,
+        input: &str,
+        aliases_allowed: bool,
+        access: Access<'_>,
+        trail: &mut Trail,
+    ) -> Result<Resolved, KmsError> {
+        let (account, key_id, alias) = self
+            .locate(ctx, input, aliases_allowed, access.action)
+            .await?;
+        let arn = key_arn(&ctx.region, &account, &key_id);
+        let cross_account = account != ctx.caller.account;
+        let Some(key) = self
+            .load_key(&ctx.region, &key_id)
+            .await?
+            .filter(|k| k.record.account == account)
+        else {
+            if cross_account {
+                return Err(access_denied(ctx, access.action, &arn));
+            }
+            return Err(KmsError::NotFound(format!("Key '{arn}' does not exist")));
+        };
+        trail.add_resource(&key.record.account, &key.arn);
+        self.authorize(ctx, &key, &access, alias.as_deref()).await?;
+        Ok(Resolved { key, alias })
+    }
+
+    /// Finds which key an identifier names: (account, key id, alias name used).
+    pub(crate) async fn locate(
+        &self,
+        ctx: &CallContext,
+        input: &str,
+        aliases_allowed: bool,
+        action: &'static str,
+    ) -> Result<(AccountId, KeyId, Option<String>), KmsError> {
         let key_ref = KeyRef::parse(input)?;
-        let (account, key_id) = match key_ref {
-            KeyRef::Id(id) => (ctx.caller.account.clone(), id),
+        Ok(match key_ref {
+            KeyRef::Id(id) => (ctx.caller.account.clone(), id, None),
             KeyRef::Arn {
                 region,
                 account,
@@ -296,7 +389,7 @@ impl Kms {
                 if region != ctx.region {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
-                (account, key_id)
+                (account, key_id, None)
             }
             KeyRef::AliasArn { .. } if !aliases_allowed => {
                 return Err(KmsError::InvalidArn(
@@ -315,13 +408,16 @@ impl Kms {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
                 let arn = alias_arn(&region, &account, &alias_name);
-                self.authorize_account(ctx, &account, action, &arn)?;
-                let alias = self
-                    .store
-                    .get_alias(&account, &region, &alias_name)
-                    .await?
-                    .ok_or_else(|| KmsError::NotFound(format!("Alias {arn} is not found.")))?;
-                (account, alias.target_key_id)
+                let alias = self.store.get_alias(&account, &region, &alias_name).await?;
+                match alias {
+                    Some(a) => (account, a.target_key_id, Some(alias_name)),
+                    // Another account's alias that does not exist: no different from one the
+                    // caller may not use.
+                    None if account != ctx.caller.account => {
+                        return Err(access_denied(ctx, action, &arn));
+                    }
+                    None => return Err(KmsError::NotFound(format!("Alias {arn} is not found."))),
+                }
             }
             KeyRef::AliasName(name) => {
                 let account = ctx.caller.account.clone();
@@ -335,37 +431,31 @@ impl Kms {
                             alias_arn(&ctx.region, &account, &name)
                         ))
                     })?;
-                (account, alias.target_key_id)
+                (account, alias.target_key_id, Some(name))
             }
-        };
-        let arn = key_arn(&ctx.region, &account, &key_id);
-        // Cross-account use is decided before the lookup, so a caller learns nothing about keys of
-        // other accounts (not even whether they exist).
-        self.authorize_account(ctx, &account, action, &arn)?;
-        let key = self
-            .load_key(&ctx.region, &key_id)
-            .await?
-            .filter(|k| k.record.account == account)
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
-        trail.add_resource(&key.record.account, &key.arn);
-        Ok(Resolved { key })
+        })
     }
 
-    /// Authorization until key policies are evaluated: a principal may use the keys of its own
-    /// account only.
-    // AWS-DEVIATION: key policies, IAM policies and grants are stored but not yet evaluated.
-    pub(crate) fn authorize_account(
+    #[allow(dead_code)] // used by the alias operations
+    /// Authorizes an action on an alias resource (`arn:aws:kms:…:alias/…`), which only identity
+    /// policies (and the account root) can allow; aliases never cross accounts.
+    pub(crate) async fn authorize_account(
         &self,
         ctx: &CallContext,
-        key_account: &crate::types::AccountId,
-        action: &str,
+        account: &AccountId,
+        action: &'static str,
         resource_arn: &str,
     ) -> Result<(), KmsError> {
-        if &ctx.caller.account == key_account {
-            Ok(())
-        } else {
-            Err(access_denied(ctx, action, resource_arn))
+        if &ctx.caller.account != account {
+            return Err(access_denied(ctx, action, resource_arn));
         }
+        self.authorize_iam(ctx, &Access::new(action), resource_arn)
+            .await
+    }
+
+    /// Drops a key from the cache (after its grants, aliases or record changed).
+    pub(crate) fn invalidate_key(&self, key_id: &KeyId) {
+        self.keys.invalidate(key_id);
     }
 
     /// Checks the key's state for `op`.
@@ -427,10 +517,14 @@ impl Kms {
 
 const KEY_LOCK_STRIPES: usize = 64;
 
-/// AWS's modern AccessDenied message.
+/// AWS's quota of grants per key.
+pub(crate) const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+/// AWS's modern AccessDenied message, for a request no policy could allow (another account's
+/// key or alias that does not exist).
 pub(crate) fn access_denied(ctx: &CallContext, action: &str, resource_arn: &str) -> KmsError {
     KmsError::AccessDenied(format!(
         "User: {} is not authorized to perform: kms:{action} on resource: {resource_arn} because no resource-based policy allows the kms:{action} action",
-        ctx.caller.arn
+        crate::authz::caller_arn(ctx)
     ))
 }

@@ -26,9 +26,11 @@
 
 pub mod audit;
 pub mod audit_log;
+mod authz;
 pub mod clock;
 pub mod context;
 pub mod error;
+mod grant_token;
 pub mod identity;
 mod kms;
 pub mod ops;

@@ -23,6 +23,8 @@ const BOOTSTRAP_KEY: &str = "bootstrap_access_key_id";
 const AUDIT_SIGNING_KEY: &str = "audit_signing_key";
 const AUDIT_PUBLIC_KEY: &str = "audit_public_key";
 pub const DATABASE_FILE: &str = "tresor.db";
+/// AWS's AdministratorAccess managed policy document.
+pub const ADMINISTRATOR_ACCESS: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
 pub const AUDIT_DATABASE_FILE: &str = "audit.db";
 pub const CREDENTIALS_FILE: &str = "credentials";
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -238,7 +240,10 @@ fn now() -> Timestamp {
 }
 
 /// Makes sure a principal exists; keeps the unique id of an existing one.
-async fn ensure_principal(store: &dyn Store, arn: &str) -> Result<PrincipalRecord, String> {
+pub(crate) async fn ensure_principal(
+    store: &dyn Store,
+    arn: &str,
+) -> Result<PrincipalRecord, String> {
     if let Some(p) = store.get_principal(arn).await.map_err(|e| e.to_string())? {
         return Ok(p);
     }
@@ -270,7 +275,23 @@ pub async fn apply_identities(
     file: &FileConfig,
 ) -> Result<(), String> {
     for p in &file.principals {
-        ensure_principal(store, &p.arn).await?;
+        let mut principal = ensure_principal(store, &p.arn).await?;
+        if let Some(policies) = &p.policies {
+            let wanted: Vec<tresor_kms::identity::IdentityPolicy> = policies
+                .iter()
+                .map(|x| tresor_kms::identity::IdentityPolicy {
+                    name: x.name.clone(),
+                    document: x.document.clone(),
+                })
+                .collect();
+            if principal.policies != wanted {
+                principal.policies = wanted;
+                store
+                    .upsert_principal(&principal)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
     }
     for k in &file.access_keys {
         let principal = ensure_principal(store, &k.principal).await?;
@@ -326,7 +347,21 @@ async fn ensure_bootstrap_admin(
     {
         return Ok(None);
     }
-    let principal = ensure_principal(store, &format!("arn:aws:iam::{account}:user/admin")).await?;
+    let mut principal =
+        ensure_principal(store, &format!("arn:aws:iam::{account}:user/admin")).await?;
+    // The bootstrap administrator may do everything in its account (AWS's AdministratorAccess).
+    if principal.policies.is_empty() {
+        principal
+            .policies
+            .push(tresor_kms::identity::IdentityPolicy {
+                name: "AdministratorAccess".to_owned(),
+                document: ADMINISTRATOR_ACCESS.to_owned(),
+            });
+        store
+            .upsert_principal(&principal)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let access_key_id = generate_access_key_id().map_err(|e| e.to_string())?;
     let secret = generate_secret_access_key().map_err(|e| e.to_string())?;
     let credentials_file = data_dir.join(CREDENTIALS_FILE);

@@ -8,6 +8,9 @@
 //!
 //! [[principals]]                        # users and roles (account roots exist implicitly)
 //! arn = "arn:aws:iam::123456789012:role/VoiceIdRole"
+//! [[principals.policies]]               # identity-based (IAM) policies
+//! name = "UseKeys"
+//! document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
 //!
 //! [[access_keys]]                       # key pairs; the secret is stored wrapped
 //! id = "FOOBARKEY"
@@ -91,6 +94,18 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct PrincipalConfig {
     pub arn: String,
+    /// Identity-based policies. When given (even empty), they replace the principal's stored
+    /// policies at every start; when absent, policies managed with `tresor admin` are kept.
+    #[serde(default)]
+    pub policies: Option<Vec<PolicyConfig>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    /// The IAM policy document (JSON).
+    pub document: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -131,6 +146,13 @@ impl FileConfig {
         }
         for r in self.regions.iter().flatten() {
             Region::parse(r).ok_or_else(|| format!("region {r:?} is not a valid region name"))?;
+        }
+        for p in &self.principals {
+            for policy in p.policies.iter().flatten() {
+                crate::admin::check_policy_name(&policy.name)?;
+                tresor_policy::parse_identity_policy(&policy.document)
+                    .map_err(|e| format!("policy {:?} of {}: {e}", policy.name, p.arn))?;
+            }
         }
         for k in &self.access_keys {
             if k.id.is_empty()

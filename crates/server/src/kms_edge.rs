@@ -64,6 +64,7 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         KmsError::IncorrectKey => (StatusCode::BAD_REQUEST, "IncorrectKeyException"),
         KmsError::InvalidCiphertext => (StatusCode::BAD_REQUEST, "InvalidCiphertextException"),
         KmsError::InvalidArn(_) => (StatusCode::BAD_REQUEST, "InvalidArnException"),
+        KmsError::InvalidGrantId(_) => (StatusCode::BAD_REQUEST, "InvalidGrantIdException"),
         KmsError::InvalidGrantToken(_) => (StatusCode::BAD_REQUEST, "InvalidGrantTokenException"),
         KmsError::InvalidKeyUsage(_) => (StatusCode::BAD_REQUEST, "InvalidKeyUsageException"),
         KmsError::InvalidMarker(_) => (StatusCode::BAD_REQUEST, "InvalidMarkerException"),
@@ -225,6 +226,12 @@ async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonR
             .await
         }
         "GenerateRandom" => run::<generate_random::GenerateRandom>(kms, ctx, input).await,
+        "PutKeyPolicy" => run::<put_key_policy::PutKeyPolicy>(kms, ctx, input).await,
+        "CreateGrant" => run::<create_grant::CreateGrant>(kms, ctx, input).await,
+        "ListGrants" => run::<list_grants::ListGrants>(kms, ctx, input).await,
+        "ListRetirableGrants" => run::<list_grants::ListRetirableGrants>(kms, ctx, input).await,
+        "RetireGrant" => run::<revoke_grant::RetireGrant>(kms, ctx, input).await,
+        "RevokeGrant" => run::<revoke_grant::RevokeGrant>(kms, ctx, input).await,
         other => {
             // AWS-DEVIATION: operations of the KMS model that Tresor does not implement yet.
             let err = KmsError::UnsupportedOperation(format!(

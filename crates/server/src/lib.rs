@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit_ops;
 pub mod auth;
 pub mod bootstrap;

@@ -28,6 +28,50 @@ enum Command {
     /// Inspect the audit log: verify its integrity, look records up, export, prune.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage identities: identity policies and access keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Attach (or replace) a named identity-based policy on a user or role.
+    PutPrincipalPolicy {
+        #[command(flatten)]
+        data: DataArgs,
+        /// arn:aws:iam::<account>:user/<name> or …:role/<name> (created if needed).
+        #[arg(long)]
+        principal: String,
+        #[arg(long)]
+        name: String,
+        /// File holding the policy document, or `-` for standard input.
+        #[arg(long)]
+        document: PathBuf,
+    },
+    /// Remove a named identity-based policy.
+    DeletePrincipalPolicy {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        principal: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List principals with their policy names and access key ids.
+    ListPrincipals {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Create an access key pair for a principal; prints the secret once.
+    CreateAccessKey {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        principal: String,
+        /// For roles: the session name (assumed-role/<role>/<session>).
+        #[arg(long)]
+        session_name: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -159,6 +203,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Audit(cmd) => run_async(audit(cmd)),
+        Command::Admin(cmd) => run_async(admin(cmd)),
     }
 }
 
@@ -227,6 +272,74 @@ fn serve(args: ServeArgs) -> ExitCode {
             .await
             .map(|()| ExitCode::SUCCESS)
     })
+}
+
+async fn admin(cmd: AdminCommand) -> Result<ExitCode, String> {
+    use tresor::admin;
+    match cmd {
+        AdminCommand::PutPrincipalPolicy {
+            data,
+            principal,
+            name,
+            document,
+        } => {
+            let text = if document.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| e.to_string())?;
+                s
+            } else {
+                std::fs::read_to_string(&document)
+                    .map_err(|e| format!("{}: {e}", document.display()))?
+            };
+            admin::put_principal_policy(
+                &data.data_dir,
+                &data.root_key_file(),
+                &principal,
+                &name,
+                &text,
+            )
+            .await?;
+        }
+        AdminCommand::DeletePrincipalPolicy {
+            data,
+            principal,
+            name,
+        } => {
+            admin::delete_principal_policy(
+                &data.data_dir,
+                &data.root_key_file(),
+                &principal,
+                &name,
+            )
+            .await?;
+        }
+        AdminCommand::ListPrincipals { data } => {
+            let v = admin::list_principals(&data.data_dir, &data.root_key_file()).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            );
+        }
+        AdminCommand::CreateAccessKey {
+            data,
+            principal,
+            session_name,
+        } => {
+            let (id, secret) = admin::create_access_key(
+                &data.data_dir,
+                &data.root_key_file(),
+                &principal,
+                session_name,
+            )
+            .await?;
+            println!(
+                "[{id}]\naws_access_key_id = {id}\naws_secret_access_key = {}",
+                secret.as_str()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {

@@ -68,23 +68,6 @@ pub fn default_key_policy(account: &AccountId) -> String {
     )
 }
 
-/// Checks a key policy document's size and syntax. Statement semantics are the authorization layer's.
-pub(crate) fn check_policy_document(policy: &str) -> Result<(), KmsError> {
-    if policy.len() > MAX_POLICY_BYTES {
-        // AWS-DEVIATION (unverified text): the quota error's exact message.
-        return Err(KmsError::LimitExceeded(format!(
-            "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
-        )));
-    }
-    match serde_json::from_str::<Value>(policy) {
-        Ok(Value::Object(_)) => Ok(()),
-        // AWS-DEVIATION (unverified text): AWS's message for a policy that is not JSON.
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The policy document is not valid JSON.".to_owned(),
-        )),
-    }
-}
-
 /// AWS's tag rules (TagException) plus the model's length limits (ValidationException).
 pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
     for (i, t) in tags.iter().enumerate() {
@@ -272,9 +255,43 @@ impl Operation for CreateKey {
             )));
         }
         let account = ctx.caller.account.clone();
+        let bypass = self.bypass_policy_lockout_safety_check.unwrap_or(false);
+        let tag_keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
+        let with_request_tags = |mut access: crate::authz::Access<'static>| {
+            for t in &tags {
+                access = access.with_str(format!("aws:RequestTag/{}", t.key), t.value.clone());
+            }
+            access.with(
+                "aws:TagKeys",
+                tresor_policy::ContextValue::multi(tag_keys.clone()),
+            )
+        };
+        let access = with_request_tags(
+            crate::authz::Access::new("CreateKey")
+                .with_str("kms:KeySpec", key_spec.as_str())
+                .with_str("kms:CustomerMasterKeySpec", key_spec.as_str())
+                .with_str("kms:KeyUsage", key_usage.as_str())
+                .with_str("kms:CustomerMasterKeyUsage", key_usage.as_str())
+                .with_str("kms:KeyOrigin", origin.as_str())
+                .with_str("kms:MultiRegion", "false")
+                .with_str("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string()),
+        );
+        kms.authorize_iam(ctx, &access, "*").await?;
+        if !tags.is_empty() {
+            // Tagging at creation also needs kms:TagResource.
+            kms.authorize_iam(
+                ctx,
+                &with_request_tags(crate::authz::Access::new("TagResource")),
+                "*",
+            )
+            .await?;
+        }
+        let key_id = KeyId::new_random();
+        let arn = key_arn(&ctx.region, &account, &key_id);
         let policy = match self.policy {
             Some(p) => {
-                check_policy_document(&p)?;
+                kms.check_key_policy(ctx, &p, &arn, &account, bypass)
+                    .await?;
                 p
             }
             None => default_key_policy(&account),
@@ -287,8 +304,6 @@ impl Operation for CreateKey {
         }
 
         let now = kms.clock.now();
-        let key_id = KeyId::new_random();
-        let arn = key_arn(&ctx.region, &account, &key_id);
         let material = SymmetricKeyMaterial::generate().map_err(KmsError::internal)?;
         let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
         let wrapped = kms

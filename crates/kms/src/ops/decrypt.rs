@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Blob, EncryptionContext, Operation, SecretBlob, check_encryption_context, check_grant_tokens,
-    context_json, open, params, put, require_symmetric_encryption,
+    Blob, EncryptionContext, Operation, SecretBlob, algorithm_name, check_encryption_context,
+    check_grant_tokens, context_json, open, params, put, require_symmetric_encryption,
 };
 use crate::audit::Trail;
 use crate::context::CallContext;
@@ -82,7 +82,8 @@ impl Operation for Decrypt {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<DecryptOutput, KmsError> {
-        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let tokens = self.grant_tokens.clone().unwrap_or_default();
+        check_grant_tokens(&tokens)?;
         reject_recipient(&self.recipient)?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
@@ -100,7 +101,14 @@ impl Operation for Decrypt {
                     "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.",
                 )
             })?;
-            let r = kms.resolve(ctx, key_id, true, "Decrypt", trail).await?;
+            let access = crate::authz::Access::new("Decrypt")
+                .context(&ec)
+                .tokens(&tokens)
+                .with_str(
+                    "kms:EncryptionAlgorithm",
+                    algorithm_name(self.encryption_algorithm),
+                );
+            let r = kms.resolve_for(ctx, key_id, true, access, trail).await?;
             trail.set_param("keyId", r.key.arn.clone());
             kms.check_state(KeyOp::Decrypt, &r.key)?;
             require_symmetric_encryption(&r.key.record, &r.key.arn, "Decrypt")?;
@@ -118,7 +126,13 @@ impl Operation for Decrypt {
             &ec,
             self.encryption_algorithm,
             KeyOp::Decrypt,
-            "Decrypt",
+            crate::authz::Access::new("Decrypt")
+                .context(&ec)
+                .tokens(&tokens)
+                .with_str(
+                    "kms:EncryptionAlgorithm",
+                    algorithm_name(self.encryption_algorithm),
+                ),
             trail,
             dry_run,
         )

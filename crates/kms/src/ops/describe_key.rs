@@ -43,8 +43,9 @@ impl Operation for DescribeKey {
         trail: &mut Trail,
     ) -> Result<DescribeKeyOutput, KmsError> {
         check_grant_tokens(&self.grant_tokens)?;
+        let access = crate::authz::Access::new("DescribeKey").tokens(&self.grant_tokens);
         let r = kms
-            .resolve(ctx, &self.key_id, true, "DescribeKey", trail)
+            .resolve_for(ctx, &self.key_id, true, access, trail)
             .await?;
         kms.check_state(KeyOp::DescribeKey, &r.key)?;
         Ok(DescribeKeyOutput {

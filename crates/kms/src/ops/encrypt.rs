@@ -74,9 +74,17 @@ impl Operation for Encrypt {
         check_plaintext_len(self.plaintext.0.len())?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
-        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let tokens = self.grant_tokens.clone().unwrap_or_default();
+        check_grant_tokens(&tokens)?;
+        let access = crate::authz::Access::new("Encrypt")
+            .context(&ec)
+            .tokens(&tokens)
+            .with_str(
+                "kms:EncryptionAlgorithm",
+                super::algorithm_name(self.encryption_algorithm),
+            );
         let r = kms
-            .resolve(ctx, &self.key_id, true, "Encrypt", trail)
+            .resolve_for(ctx, &self.key_id, true, access, trail)
             .await?;
         kms.check_state(KeyOp::Encrypt, &r.key)?;
         require_symmetric_encryption(&r.key.record, &r.key.arn, "Encrypt")?;

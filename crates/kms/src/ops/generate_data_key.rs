@@ -102,10 +102,15 @@ impl Operation for GenerateDataKey {
         let len = data_key_length(self.number_of_bytes, self.key_spec)?;
         let ec = self.encryption_context.unwrap_or_default();
         check_encryption_context(&ec, "encryptionContext")?;
-        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let tokens = self.grant_tokens.clone().unwrap_or_default();
+        check_grant_tokens(&tokens)?;
         reject_recipient(&self.recipient)?;
+        let access = crate::authz::Access::new("GenerateDataKey")
+            .context(&ec)
+            .tokens(&tokens)
+            .with_str("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
         let r = kms
-            .resolve(ctx, &self.key_id, true, "GenerateDataKey", trail)
+            .resolve_for(ctx, &self.key_id, true, access, trail)
             .await?;
         kms.check_state(KeyOp::GenerateDataKey, &r.key)?;
         require_symmetric_encryption(&r.key.record, &r.key.arn, "GenerateDataKey")?;

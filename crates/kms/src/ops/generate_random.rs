@@ -40,8 +40,8 @@ impl Operation for GenerateRandom {
 
     async fn execute(
         self,
-        _kms: &Kms,
-        _ctx: &CallContext,
+        kms: &Kms,
+        ctx: &CallContext,
         _trail: &mut Trail,
     ) -> Result<GenerateRandomOutput, KmsError> {
         let n = self
@@ -62,6 +62,8 @@ impl Operation for GenerateRandom {
             )));
         }
         reject_recipient(&self.recipient)?;
+        kms.authorize_iam(ctx, &crate::authz::Access::new("GenerateRandom"), "*")
+            .await?;
         let bytes = tresor_crypto::random_bytes(len).map_err(KmsError::internal)?;
         Ok(GenerateRandomOutput {
             plaintext: SecretBlob(bytes),

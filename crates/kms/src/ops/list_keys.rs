@@ -80,6 +80,8 @@ impl Operation for ListKeys {
         ctx: &CallContext,
         _trail: &mut Trail,
     ) -> Result<ListKeysOutput, KmsError> {
+        kms.authorize_iam(ctx, &crate::authz::Access::new("ListKeys"), "*")
+            .await?;
         let limit = page_limit(self.limit, 100, 1000)?;
         let after = self.marker.as_deref().map(decode_marker).transpose()?;
         let account = &ctx.caller.account;

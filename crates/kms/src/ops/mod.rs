@@ -18,6 +18,7 @@ use crate::kms::Kms;
 use crate::store::KeyRecord;
 use crate::types::{EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, Timestamp};
 
+pub mod create_grant;
 pub mod create_key;
 pub mod decrypt;
 pub mod describe_key;
@@ -28,9 +29,12 @@ pub mod generate_data_key;
 pub mod generate_data_key_without_plaintext;
 pub mod generate_random;
 pub mod get_key_policy;
+pub mod list_grants;
 pub mod list_key_policies;
 pub mod list_keys;
+pub mod put_key_policy;
 pub mod re_encrypt;
+pub mod revoke_grant;
 pub mod update_key_description;
 
 /// A KMS operation.
@@ -128,21 +132,9 @@ pub(crate) fn context_json(ctx: &EncryptionContext) -> Value {
     )
 }
 
-/// Grant tokens are accepted by every grantable operation.
-// AWS-DEVIATION: grants arrive with the authorization work; until then no token is valid.
+/// Grant tokens are accepted by every grantable operation: at most 10, each well-formed.
 pub(crate) fn check_grant_tokens(tokens: &[String]) -> Result<(), KmsError> {
-    if tokens.len() > 10 {
-        return Err(KmsError::validation(
-            "Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
-        ));
-    }
-    if tokens.is_empty() {
-        Ok(())
-    } else {
-        Err(KmsError::InvalidGrantToken(
-            "Invalid grant token.".to_owned(),
-        ))
-    }
+    crate::grant_token::check_tokens(tokens)
 }
 
 /// `Plaintext` of Encrypt: 1–4096 bytes (also enforced for in-process callers).
@@ -179,6 +171,12 @@ pub(crate) fn require_symmetric_encryption(
         )));
     }
     Ok(())
+}
+
+/// The algorithm a request names, with AWS's default (`kms:EncryptionAlgorithm` counts defaults).
+pub(crate) fn algorithm_name(alg: Option<EncryptionAlgorithm>) -> &'static str {
+    alg.unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+        .as_str()
 }
 
 /// Symmetric keys take only `SYMMETRIC_DEFAULT`.
@@ -296,16 +294,21 @@ pub(crate) async fn open(
     ec: &EncryptionContext,
     algorithm: Option<EncryptionAlgorithm>,
     op: crate::state::KeyOp,
-    action: &str,
+    access: crate::authz::Access<'_>,
     trail: &mut Trail,
     dry_run: bool,
 ) -> Result<Opened, KmsError> {
     let header =
         tresor_crypto::blob::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
     let blob_key = crate::types::KeyId(header.key_id);
+    let op_name = if access.action == "Decrypt" {
+        "Decrypt"
+    } else {
+        "ReEncrypt"
+    };
     let key = match key_id {
         Some(given) => {
-            let r = kms.resolve(ctx, given, true, action, trail).await?;
+            let r = kms.resolve_for(ctx, given, true, access, trail).await?;
             if r.key.record.key_id != blob_key {
                 return Err(KmsError::IncorrectKey);
             }
@@ -316,17 +319,12 @@ pub(crate) async fn open(
                 .load_key(&ctx.region, &blob_key)
                 .await?
                 .ok_or_else(unknown_ciphertext_key)?;
-            kms.authorize_account(ctx, &key.record.account, action, &key.arn)?;
             trail.add_resource(&key.record.account, &key.arn);
+            kms.authorize(ctx, &key, &access, None).await?;
             key
         }
     };
     kms.check_state(op, &key)?;
-    let op_name = if action == "Decrypt" {
-        "Decrypt"
-    } else {
-        "ReEncrypt"
-    };
     require_symmetric_encryption(&key.record, &key.arn, op_name)?;
     check_symmetric_algorithm(algorithm)?;
     let material = key

@@ -96,12 +96,47 @@ impl Operation for ReEncrypt {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<ReEncryptOutput, KmsError> {
-        check_grant_tokens(self.grant_tokens.as_deref().unwrap_or_default())?;
+        let tokens = self.grant_tokens.clone().unwrap_or_default();
+        check_grant_tokens(&tokens)?;
         let source_ec = self.source_encryption_context.unwrap_or_default();
         check_encryption_context(&source_ec, "sourceEncryptionContext")?;
         let dest_ec = self.destination_encryption_context.unwrap_or_default();
         check_encryption_context(&dest_ec, "destinationEncryptionContext")?;
         let dry_run = self.dry_run == Some(true);
+        // kms:ReEncryptOnSameKey: whether the source and destination are one key.
+        let dest_loc = kms
+            .locate(ctx, &self.destination_key_id, true, "ReEncryptTo")
+            .await
+            .ok()
+            .map(|(_, id, _)| id);
+        let source_loc = match (&self.ciphertext_blob, &self.source_key_id) {
+            (Some(blob), _) => tresor_crypto::blob::parse_header(&blob.0)
+                .ok()
+                .map(|h| crate::types::KeyId(h.key_id)),
+            (None, Some(id)) => kms
+                .locate(ctx, id, true, "ReEncryptFrom")
+                .await
+                .ok()
+                .map(|(_, id, _)| id),
+            (None, None) => None,
+        };
+        let same_key = dest_loc.is_some() && dest_loc == source_loc;
+        let source_alg = super::algorithm_name(self.source_encryption_algorithm);
+        let source_access = |same: bool| {
+            crate::authz::Access::new("ReEncryptFrom")
+                .context(&source_ec)
+                .tokens(&tokens)
+                .with_str("kms:EncryptionAlgorithm", source_alg)
+                .with_str("kms:ReEncryptOnSameKey", same.to_string())
+        };
+        let dest_access = crate::authz::Access::new("ReEncryptTo")
+            .context(&dest_ec)
+            .tokens(&tokens)
+            .with_str(
+                "kms:EncryptionAlgorithm",
+                super::algorithm_name(self.destination_encryption_algorithm),
+            )
+            .with_str("kms:ReEncryptOnSameKey", same_key.to_string());
         let ignore_ciphertext = dry_run
             && self
                 .dry_run_modifiers
@@ -117,7 +152,7 @@ impl Operation for ReEncrypt {
                 )
             })?;
             let r = kms
-                .resolve(ctx, key_id, true, "ReEncryptFrom", trail)
+                .resolve_for(ctx, key_id, true, source_access(same_key), trail)
                 .await?;
             kms.check_state(KeyOp::ReEncryptFrom, &r.key)?;
             require_symmetric_encryption(&r.key.record, &r.key.arn, "ReEncrypt")?;
@@ -136,7 +171,7 @@ impl Operation for ReEncrypt {
                     &source_ec,
                     self.source_encryption_algorithm,
                     KeyOp::ReEncryptFrom,
-                    "ReEncryptFrom",
+                    source_access(same_key),
                     trail,
                     false,
                 )
@@ -144,7 +179,7 @@ impl Operation for ReEncrypt {
             )
         };
         let dest = kms
-            .resolve(ctx, &self.destination_key_id, true, "ReEncryptTo", trail)
+            .resolve_for(ctx, &self.destination_key_id, true, dest_access, trail)
             .await?;
         kms.check_state(KeyOp::ReEncryptTo, &dest.key)?;
         require_symmetric_encryption(&dest.key.record, &dest.key.arn, "ReEncrypt")?;

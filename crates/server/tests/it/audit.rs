@@ -324,9 +324,11 @@ async fn failures_are_recorded_with_their_error() {
         lookup(&server.data_dir, &["--event-name", "CreateKey"]).len(),
         1
     );
+    // CreateKey, Encrypt, the failed Decrypt, and the other account's denied DescribeKey (logged
+    // in the caller's account, naming the key it tried).
     assert_eq!(
         lookup(&server.data_dir, &["--key-arn", key.arn().unwrap()]).len(),
-        3
+        4
     );
     assert_eq!(
         lookup(

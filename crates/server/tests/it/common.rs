@@ -25,8 +25,19 @@ pub fn default_config() -> String {
         r#"
 default_account = "{ACCOUNT}"
 
+# alice and AppRole may use every key of their account through the default key policy, which
+# delegates to identity policies (as an IAM user with a kms:* policy does on AWS).
+[[principals]]
+arn = "arn:aws:iam::{ACCOUNT}:user/alice"
+[[principals.policies]]
+name = "KmsFullAccess"
+document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}]}}'
+
 [[principals]]
 arn = "arn:aws:iam::{ACCOUNT}:role/AppRole"
+[[principals.policies]]
+name = "KmsFullAccess"
+document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}]}}'
 
 [[access_keys]]
 id = "{AKID}"
