@@ -54,13 +54,17 @@ pub struct AuditEvent {
     pub response_elements: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_event_data: Option<Value>,
-    #[serde(rename = "requestID")]
+    /// Empty (and not serialised) for KMS-initiated service events, which have no request.
+    #[serde(rename = "requestID", skip_serializing_if = "String::is_empty")]
     pub request_id: String,
     #[serde(rename = "eventID")]
     pub event_id: String,
     pub read_only: bool,
     pub resources: Vec<AuditResource>,
     pub event_type: &'static str,
+    /// `AwsServiceEvent` records only: what the event is about (`{"keyId": …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_event_details: Option<Value>,
     pub management_event: bool,
     pub recipient_account_id: String,
     #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,10 @@ impl Trail {
 
 /// The `userIdentity` block for the caller in `ctx`.
 pub fn user_identity(ctx: &CallContext) -> Value {
+    // A service acting as itself (under a grant): CloudTrail shows only the service.
+    if let Some(service) = &ctx.service_principal {
+        return serde_json::json!({ "type": "AWSService", "invokedBy": service });
+    }
     let c = &ctx.caller;
     let mut m = Map::new();
     m.insert("type".into(), c.caller_type.cloudtrail_name().into());
@@ -141,7 +149,7 @@ pub fn user_identity(ctx: &CallContext) -> Value {
         }
         CallerType::Root => {}
     }
-    if let Some(svc) = ctx.service_principal.as_ref().or(ctx.via_service.as_ref()) {
+    if let Some(svc) = &ctx.via_service {
         m.insert("invokedBy".into(), svc.clone().into());
     }
     Value::Object(m)
@@ -201,8 +209,58 @@ pub fn build_event(
             })
             .collect(),
         event_type: "AwsApiCall",
+        service_event_details: None,
         management_event: true,
         recipient_account_id: ctx.caller.account.as_str().to_owned(),
+        // Calls a service makes on a customer's behalf carry a shared event id.
+        shared_event_id: service.map(|_| uuid::Uuid::new_v4().to_string()),
+        event_category: "Management",
+        event_time_millis: now.millis(),
+    }
+}
+
+/// A record of work KMS did on its own (`AwsServiceEvent`): the deletion of a key at the end of its
+/// waiting period (`DeleteKey`), an automatic rotation (`RotateKey`), the expiry of imported key
+/// material (`DeleteExpiredKeyMaterial`). The identity is the key's account as invoked by
+/// `AWS Internal`; there is no request.
+pub fn build_service_event(
+    event_name: &str,
+    account: &AccountId,
+    region: &crate::types::Region,
+    key_arn: &str,
+    service_event_details: Value,
+    additional_event_data: Option<Value>,
+    now: Timestamp,
+) -> AuditEvent {
+    let mut identity = Map::new();
+    identity.insert("accountId".into(), account.as_str().into());
+    identity.insert("invokedBy".into(), "AWS Internal".into());
+    AuditEvent {
+        event_version: "1.11",
+        user_identity: Value::Object(identity),
+        event_time: now.to_iso8601_seconds(),
+        event_source: "kms.amazonaws.com",
+        event_name: event_name.to_owned(),
+        aws_region: region.as_str().to_owned(),
+        source_ip_address: "AWS Internal".to_owned(),
+        user_agent: "AWS Internal".to_owned(),
+        error_code: None,
+        error_message: None,
+        request_parameters: None,
+        response_elements: None,
+        additional_event_data,
+        request_id: String::new(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+        read_only: false,
+        resources: vec![AuditResource {
+            account_id: account.as_str().to_owned(),
+            resource_type: "AWS::KMS::Key",
+            arn: key_arn.to_owned(),
+        }],
+        event_type: "AwsServiceEvent",
+        service_event_details: Some(service_event_details),
+        management_event: true,
+        recipient_account_id: account.as_str().to_owned(),
         shared_event_id: None,
         event_category: "Management",
         event_time_millis: now.millis(),

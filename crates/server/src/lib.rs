@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cloudtrail_edge;
 pub mod config;
+pub mod explain;
 pub mod http;
 pub mod kms_edge;
 pub mod run;

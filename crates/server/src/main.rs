@@ -31,6 +31,36 @@ enum Command {
     /// Manage identities: identity policies and access keys.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Explain why a request was (or would be) allowed or denied: replay an audit record
+    /// (--event-id) or describe a request (--principal, --action, --key).
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Replay the request of this audit record (its eventID).
+    #[arg(long, conflicts_with_all = ["principal", "action", "key"])]
+    event_id: Option<String>,
+    /// The caller: an IAM user or role ARN, an assumed-role session ARN, or an account root ARN.
+    #[arg(long)]
+    principal: Option<String>,
+    /// A service principal acting as itself (e.g. voiceid.amazonaws.com).
+    #[arg(long)]
+    service_principal: Option<String>,
+    /// The action, e.g. kms:Decrypt.
+    #[arg(long)]
+    action: Option<String>,
+    /// The key ARN (or alias ARN).
+    #[arg(long)]
+    key: Option<String>,
+    /// Encryption context pairs, key=value (repeatable).
+    #[arg(long = "encryption-context")]
+    encryption_context: Vec<String>,
+    /// The service calling on the principal's behalf (kms:ViaService).
+    #[arg(long)]
+    via_service: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +234,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Audit(cmd) => run_async(audit(cmd)),
         Command::Admin(cmd) => run_async(admin(cmd)),
+        Command::Explain(args) => run_async(explain(args)),
     }
 }
 
@@ -272,6 +303,42 @@ fn serve(args: ServeArgs) -> ExitCode {
             .await
             .map(|()| ExitCode::SUCCESS)
     })
+}
+
+async fn explain(a: ExplainArgs) -> Result<ExitCode, String> {
+    use tresor::explain::{Question, explain, questions_from_record, record_by_event_id};
+    let questions = match &a.event_id {
+        Some(id) => questions_from_record(&record_by_event_id(&a.data.data_dir, id).await?)?,
+        None => {
+            let mut ec = tresor_kms::ops::EncryptionContext::new();
+            for pair in &a.encryption_context {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--encryption-context {pair:?}: expected key=value"))?;
+                ec.insert(k.to_owned(), v.to_owned());
+            }
+            if a.principal.is_none() && a.service_principal.is_none() {
+                return Err(
+                    "give --event-id, or --principal (or --service-principal), --action and --key"
+                        .to_owned(),
+                );
+            }
+            vec![Question {
+                principal: a.principal.clone(),
+                service_principal: a.service_principal.clone(),
+                action: a.action.clone().ok_or("--action is required")?,
+                key_arn: a.key.clone().ok_or("--key is required")?,
+                encryption_context: (!a.encryption_context.is_empty()).then_some(ec),
+                via_service: a.via_service.clone(),
+            }]
+        }
+    };
+    let out = explain(&a.data.data_dir, &a.data.root_key_file(), questions).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn admin(cmd: AdminCommand) -> Result<ExitCode, String> {

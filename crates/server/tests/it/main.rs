@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod authz;
+mod authz_inprocess;
 mod common;
 mod crypto;
 mod durability;
