@@ -9,6 +9,8 @@
 //! * [`SymmetricKeyMaterial`] and [`blob`] — the KMS `SYMMETRIC_DEFAULT`
 //!   ciphertext format (per-message HKDF-derived key, AES-256-GCM, header and
 //!   encryption context authenticated as AAD);
+//! * [`import`] — the RSA wrapping keys of imported key material (BYOK) and
+//!   the unwrapping of AWS's `RSAES_OAEP_*` / `RSA_AES_KEY_WRAP_*` formats;
 //! * [`canonical_encryption_context`] — the injective byte encoding of an
 //!   encryption context;
 //! * [`SecretBytes`], [`random_bytes`], [`random_array`], [`ct_eq`] — helpers.
@@ -66,6 +68,7 @@ mod aead;
 pub mod blob;
 mod context;
 mod error;
+pub mod import;
 mod material;
 mod root_key;
 mod secret;

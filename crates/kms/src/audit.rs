@@ -267,6 +267,35 @@ pub fn build_service_event(
     }
 }
 
+/// A successful call's record plus a copy for each key owner account other than the caller's
+/// (CloudTrail logs cross-account use in both accounts). Each copy has its own eventID and the
+/// owner as recipient; the record and its copies share one sharedEventID.
+pub fn with_owner_copies(mut event: AuditEvent) -> (AuditEvent, Vec<AuditEvent>) {
+    let mut owners: Vec<String> = event
+        .resources
+        .iter()
+        .map(|r| r.account_id.clone())
+        .filter(|a| *a != event.recipient_account_id)
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    if owners.is_empty() {
+        return (event, Vec::new());
+    }
+    if event.shared_event_id.is_none() {
+        event.shared_event_id = Some(uuid::Uuid::new_v4().to_string());
+    }
+    let copies = owners
+        .into_iter()
+        .map(|owner| AuditEvent {
+            recipient_account_id: owner,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            ..event.clone()
+        })
+        .collect();
+    (event, copies)
+}
+
 /// Keeps the most recent records in memory (bounded); for tests and embedding where durability
 /// is not wanted.
 #[derive(Debug)]

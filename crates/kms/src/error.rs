@@ -19,8 +19,14 @@ pub enum KmsError {
     Disabled(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRunOperation,
+    #[error("{0}")]
+    ExpiredImportToken(String),
     #[error("The key ID in the request does not identify a CMK that can perform this operation.")]
     IncorrectKey,
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
     /// Decryption failed. AWS sends no message at all, whatever the cause (no oracle).
     #[error("")]
     InvalidCiphertext,
@@ -42,6 +48,10 @@ pub enum KmsError {
     LimitExceeded(String),
     #[error("{0}")]
     MalformedPolicyDocument(String),
+    /// Creating, changing or deleting an alias in the reserved `alias/aws/` namespace. AWS sends no
+    /// message.
+    #[error("")]
+    NotAuthorized,
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -64,7 +74,10 @@ impl KmsError {
             KmsError::DependencyTimeout(_) => "DependencyTimeoutException",
             KmsError::Disabled(_) => "DisabledException",
             KmsError::DryRunOperation => "DryRunOperationException",
+            KmsError::ExpiredImportToken(_) => "ExpiredImportTokenException",
             KmsError::IncorrectKey => "IncorrectKeyException",
+            KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
             KmsError::InvalidCiphertext => "InvalidCiphertextException",
             KmsError::InvalidArn(_) => "InvalidArnException",
             KmsError::InvalidGrantId(_) => "InvalidGrantIdException",
@@ -75,6 +88,7 @@ impl KmsError {
             KmsError::Internal(_) => "KMSInternalException",
             KmsError::LimitExceeded(_) => "LimitExceededException",
             KmsError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            KmsError::NotAuthorized => "NotAuthorizedException",
             KmsError::NotFound(_) => "NotFoundException",
             KmsError::Tag(_) => "TagException",
             KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",

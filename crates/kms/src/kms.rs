@@ -171,8 +171,11 @@ pub struct Kms {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) root: Arc<RootKey>,
     pub(crate) clock: Arc<dyn Clock>,
-    audit: Arc<dyn AuditSink>,
+    pub(crate) audit: Arc<dyn AuditSink>,
     keys: KeyCache,
+    /// Last successful cryptographic use of keys, collected in memory and flushed in batches
+    /// (GetKeyLastUsage).
+    pub(crate) usage: crate::key_usage::UsageBuffer,
     /// Striped per-key write locks: read-modify-write of one key is serialised on this node, so
     /// compare-and-set conflicts only arise between nodes.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -208,6 +211,7 @@ impl Kms {
             root,
             clock,
             audit,
+            usage: Default::default(),
             identities,
             policy_cache: PolicyCache::new(config.identity_cache_ttl),
             config,
@@ -247,9 +251,26 @@ impl Kms {
             trail,
             result.as_ref().err(),
         );
+        let used = match &result {
+            Ok(_) => crate::key_usage::used_keys(O::NAME, &event),
+            Err(_) => Vec::new(),
+        };
+        // A successful cross-account call is logged in the caller's account and again in each
+        // key owner's account, linked by sharedEventID (denied ones only in the caller's).
+        let (event, copies) = if result.is_ok() {
+            crate::audit::with_owner_copies(event)
+        } else {
+            (event, Vec::new())
+        };
         if let Err(e) = self.audit.record(event).await {
             return Err(KmsError::internal(e));
         }
+        for copy in copies {
+            if let Err(e) = self.audit.record(copy).await {
+                return Err(KmsError::internal(e));
+            }
+        }
+        self.usage.note(used);
         result
     }
 
@@ -408,7 +429,7 @@ impl Kms {
                     return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
                 let arn = alias_arn(&region, &account, &alias_name);
-                let alias = self.store.get_alias(&account, &region, &alias_name).await?;
+                let alias = self.find_alias(ctx, &account, &region, &alias_name).await?;
                 match alias {
                     Some(a) => (account, a.target_key_id, Some(alias_name)),
                     // Another account's alias that does not exist: no different from one the
@@ -422,8 +443,7 @@ impl Kms {
             KeyRef::AliasName(name) => {
                 let account = ctx.caller.account.clone();
                 let alias = self
-                    .store
-                    .get_alias(&account, &ctx.region, &name)
+                    .find_alias(ctx, &account, &ctx.region, &name)
                     .await?
                     .ok_or_else(|| {
                         KmsError::NotFound(format!(

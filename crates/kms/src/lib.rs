@@ -27,12 +27,16 @@
 pub mod audit;
 pub mod audit_log;
 mod authz;
+pub mod aws_managed;
 pub mod clock;
 pub mod context;
 pub mod error;
 mod grant_token;
 pub mod identity;
+mod import_token;
+mod key_usage;
 mod kms;
+mod lifecycle;
 pub mod ops;
 mod scheduler;
 pub mod state;

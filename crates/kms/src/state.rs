@@ -43,6 +43,14 @@ pub enum KeyOp {
     CancelKeyDeletion,
     ListKeyRotations,
     GetKeyLastUsage,
+    ListAliases,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
 }
 
 impl KeyOp {
@@ -83,6 +91,14 @@ impl KeyOp {
         KeyOp::CancelKeyDeletion,
         KeyOp::ListKeyRotations,
         KeyOp::GetKeyLastUsage,
+        KeyOp::ListAliases,
+        KeyOp::EnableKeyRotation,
+        KeyOp::DisableKeyRotation,
+        KeyOp::GetKeyRotationStatus,
+        KeyOp::RotateKeyOnDemand,
+        KeyOp::GetParametersForImport,
+        KeyOp::ImportKeyMaterial,
+        KeyOp::DeleteImportedKeyMaterial,
     ];
 }
 
@@ -103,6 +119,12 @@ pub enum Refusal {
     Creating,
     /// `KMSInvalidStateException: <arn> is updating.`
     Updating,
+    /// `UnsupportedOperationException: <arn> origin is EXTERNAL which is not valid for this
+    /// operation.` (a key waiting for imported material is always an EXTERNAL key)
+    OriginExternal,
+    /// `UnsupportedOperationException` for a key in a custom key store (never in Tresor, which has
+    /// none).
+    CustomKeyStore,
 }
 
 impl Refusal {
@@ -121,6 +143,14 @@ impl Refusal {
             Refusal::Unavailable => KmsError::InvalidState(format!("{key_arn} is unavailable.")),
             Refusal::Creating => KmsError::InvalidState(format!("{key_arn} is creating.")),
             Refusal::Updating => KmsError::InvalidState(format!("{key_arn} is updating.")),
+            Refusal::OriginExternal => KmsError::UnsupportedOperation(format!(
+                "{key_arn} origin is EXTERNAL which is not valid for this operation."
+            )),
+            // AWS-DEVIATION (unverified text): Tresor has no custom key stores, so no key is ever
+            // Unavailable; the text is Tresor's.
+            Refusal::CustomKeyStore => KmsError::UnsupportedOperation(format!(
+                "{key_arn} is in a custom key store, which is not valid for this operation."
+            )),
         }
     }
 }
@@ -173,7 +203,8 @@ pub fn refusal(op: KeyOp, state: KeyState) -> Option<Refusal> {
         | O::DeleteAlias
         | O::UpdateAliasOldTarget
         | O::ListKeyRotations
-        | O::GetKeyLastUsage => None,
+        | O::GetKeyLastUsage
+        | O::ListAliases => None,
         O::CreateAlias
         | O::UpdateAliasNewTarget
         | O::TagResource
@@ -192,6 +223,49 @@ pub fn refusal(op: KeyOp, state: KeyState) -> Option<Refusal> {
             S::Updating => Some(R::Updating),
         },
         O::CancelKeyDeletion => (!pending_deletion).then_some(R::NotPendingDeletion),
+        // Automatic rotation exists only for symmetric AWS_KMS keys; their type is checked by the
+        // operation, the state here.
+        O::EnableKeyRotation | O::DisableKeyRotation => match state {
+            S::Enabled | S::Updating => None,
+            S::Disabled => Some(R::Disabled),
+            S::PendingDeletion | S::PendingReplicaDeletion => Some(R::PendingDeletion),
+            S::PendingImport => Some(R::OriginExternal),
+            S::Unavailable => Some(R::CustomKeyStore),
+            S::Creating => Some(R::Creating),
+        },
+        O::GetKeyRotationStatus => match state {
+            S::PendingImport => Some(R::OriginExternal),
+            S::Unavailable => Some(R::CustomKeyStore),
+            _ => None,
+        },
+        O::RotateKeyOnDemand => match state {
+            S::Enabled => None,
+            S::Disabled => Some(R::Disabled),
+            S::PendingDeletion | S::PendingReplicaDeletion => Some(R::PendingDeletion),
+            S::PendingImport => Some(R::PendingImport),
+            S::Unavailable => Some(R::Unavailable),
+            S::Creating => Some(R::Creating),
+            S::Updating => Some(R::Updating),
+        },
+        // Whether the key takes imported material at all (origin EXTERNAL) is the operation's
+        // check.
+        O::GetParametersForImport | O::ImportKeyMaterial => match state {
+            S::Enabled | S::Disabled | S::PendingImport => None,
+            S::Updating => (op == O::GetParametersForImport).then_some(R::Updating),
+            S::PendingDeletion | S::PendingReplicaDeletion => Some(R::PendingDeletion),
+            S::Unavailable => Some(R::CustomKeyStore),
+            S::Creating => Some(R::Creating),
+        },
+        O::DeleteImportedKeyMaterial => match state {
+            S::Enabled
+            | S::Disabled
+            | S::PendingDeletion
+            | S::PendingReplicaDeletion
+            | S::PendingImport => None,
+            S::Unavailable => Some(R::CustomKeyStore),
+            S::Creating => Some(R::Creating),
+            S::Updating => Some(R::Updating),
+        },
     }
 }
 
@@ -221,6 +295,8 @@ mod tests {
         const UN: &str = "KMSInvalidStateException: A is unavailable.";
         const CR: &str = "KMSInvalidStateException: A is creating.";
         const UP: &str = "KMSInvalidStateException: A is updating.";
+        const EXT: &str = "UnsupportedOperationException: A origin is EXTERNAL which is not valid for this operation.";
+        const CKS: &str = "UnsupportedOperationException: A is in a custom key store, which is not valid for this operation.";
         let states = [
             KeyState::Enabled,
             KeyState::Disabled,
@@ -271,6 +347,17 @@ mod tests {
             (O::CancelKeyDeletion, [NPD, NPD, OK, NPD, NPD, NPD, NPD, OK]),
             (O::ListKeyRotations, all_ok),
             (O::GetKeyLastUsage, all_ok),
+            (O::ListAliases, all_ok),
+            (O::EnableKeyRotation, [OK, DIS, PD, EXT, CKS, CR, OK, PD]),
+            (O::DisableKeyRotation, [OK, DIS, PD, EXT, CKS, CR, OK, PD]),
+            (O::GetKeyRotationStatus, [OK, OK, OK, EXT, CKS, OK, OK, OK]),
+            (O::RotateKeyOnDemand, [OK, DIS, PD, PI, UN, CR, UP, PD]),
+            (O::GetParametersForImport, [OK, OK, PD, OK, CKS, CR, UP, PD]),
+            (O::ImportKeyMaterial, [OK, OK, PD, OK, CKS, CR, OK, PD]),
+            (
+                O::DeleteImportedKeyMaterial,
+                [OK, OK, OK, OK, CKS, CR, UP, OK],
+            ),
         ];
         assert_eq!(rows.len(), KeyOp::ALL.len(), "every operation has a row");
         for (op, expected) in rows {

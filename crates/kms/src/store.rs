@@ -38,6 +38,10 @@ pub struct MaterialRecord {
     #[serde(with = "b64")]
     pub wrapped: Vec<u8>,
     pub created: Timestamp,
+    /// How this generation came to be when it replaced an earlier one (absent for a key's
+    /// first material and for imported material). `created` is its rotation date.
+    #[serde(default)]
+    pub rotation: Option<crate::types::RotationType>,
 }
 
 /// The purpose string binding wrapped key material to its key ARN and material id.
@@ -82,6 +86,14 @@ pub struct KeyRecord {
     pub current_material: Option<KeyMaterialId>,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Automatic and on-demand rotation bookkeeping (absent in records written before rotation
+    /// existed: rotation off).
+    #[serde(default)]
+    pub rotation: RotationState,
+    /// `Origin` EXTERNAL keys: the material imported into the key, which stays on record after
+    /// the material itself is deleted or expires (only the same material may be re-imported).
+    #[serde(default)]
+    pub imported: Option<ImportedMaterial>,
     /// Incremented by every successful update (compare-and-set token). Not part of the document.
     #[serde(skip)]
     pub version: u64,
@@ -97,14 +109,61 @@ impl KeyRecord {
         self.materials.iter().find(|m| &m.id == id)
     }
 
-    /// When scheduled work falls due for this key: deletion at the end of its waiting period.
-    /// (Rotation and material expiry add their own times here.)
+    /// When scheduled work falls due for this key: deletion at the end of its waiting period,
+    /// the next automatic rotation (only while the key is enabled: rotation pauses while it is
+    /// disabled and catches up when it is enabled again), and the expiry of imported material.
     pub fn next_due(&self) -> Option<Timestamp> {
-        match self.state {
-            crate::types::KeyState::PendingDeletion => self.deletion_date,
+        use crate::types::KeyState;
+        let deletion = match self.state {
+            KeyState::PendingDeletion => self.deletion_date,
             _ => None,
-        }
+        };
+        let rotation = (self.state == KeyState::Enabled
+            && self.origin == Origin::AwsKms
+            && self.rotation.period_days.is_some())
+        .then_some(self.rotation.next_rotation)
+        .flatten();
+        let expiry = self.imported.as_ref().and_then(|i| {
+            (i.expiration_model == crate::types::ExpirationModel::KeyMaterialExpires
+                && self.material(&i.material_id).is_some())
+            .then_some(i.valid_to)
+            .flatten()
+        });
+        [deletion, rotation, expiry].into_iter().flatten().min()
     }
+
+    /// Whether the key's material is currently present (always for `AWS_KMS` keys; for
+    /// `EXTERNAL` keys only between import and deletion or expiry).
+    pub fn has_material(&self) -> bool {
+        self.current_material
+            .is_some_and(|id| self.material(&id).is_some())
+    }
+}
+
+/// Rotation bookkeeping of a key.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RotationState {
+    /// `Some(days)` while automatic rotation is enabled.
+    #[serde(default)]
+    pub period_days: Option<u32>,
+    /// When the next automatic rotation is due (while enabled).
+    #[serde(default)]
+    pub next_rotation: Option<Timestamp>,
+    /// On-demand rotations performed so far (AWS allows 25 per key).
+    #[serde(default)]
+    pub on_demand_count: u32,
+}
+
+/// What was imported into an `EXTERNAL` key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    /// The id of the imported material (a digest of it, so re-imports are recognised).
+    #[serde(with = "material_id_hex")]
+    pub material_id: KeyMaterialId,
+    pub expiration_model: crate::types::ExpirationModel,
+    /// With `KEY_MATERIAL_EXPIRES`: when the material is deleted.
+    #[serde(default)]
+    pub valid_to: Option<Timestamp>,
 }
 
 /// An alias: a name in an account and region pointing at one key.

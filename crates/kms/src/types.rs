@@ -333,6 +333,42 @@ aws_enum!(DryRunModifier {
     IgnoreCiphertext = "IGNORE_CIPHERTEXT",
 });
 
+aws_enum!(RotationType {
+    Automatic = "AUTOMATIC",
+    OnDemand = "ON_DEMAND",
+});
+
+aws_enum!(ExpirationModel {
+    KeyMaterialExpires = "KEY_MATERIAL_EXPIRES",
+    KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+});
+
+aws_enum!(WrappingAlgorithm {
+    RsaesPkcs1V15 = "RSAES_PKCS1_V1_5",
+    RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+    RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+    RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+    RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256",
+    Sm2Pke = "SM2PKE",
+});
+
+aws_enum!(WrappingKeySpec {
+    Rsa2048 = "RSA_2048",
+    Rsa3072 = "RSA_3072",
+    Rsa4096 = "RSA_4096",
+    Sm2 = "SM2",
+});
+
+aws_enum!(ImportType {
+    NewKeyMaterial = "NEW_KEY_MATERIAL",
+    ExistingKeyMaterial = "EXISTING_KEY_MATERIAL",
+});
+
+aws_enum!(IncludeKeyMaterial {
+    AllKeyMaterial = "ALL_KEY_MATERIAL",
+    RotationsOnly = "ROTATIONS_ONLY",
+});
+
 /// A point in time, kept as milliseconds since the Unix epoch. On the KMS wire it is a JSON number of
 /// epoch seconds with a fractional part (`1646160362.664`), never an ISO string.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]

@@ -61,7 +61,12 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         ),
         KmsError::Disabled(_) => (StatusCode::BAD_REQUEST, "DisabledException"),
         KmsError::DryRunOperation => (StatusCode::BAD_REQUEST, "DryRunOperationException"),
+        KmsError::ExpiredImportToken(_) => (StatusCode::BAD_REQUEST, "ExpiredImportTokenException"),
         KmsError::IncorrectKey => (StatusCode::BAD_REQUEST, "IncorrectKeyException"),
+        KmsError::IncorrectKeyMaterial(_) => {
+            (StatusCode::BAD_REQUEST, "IncorrectKeyMaterialException")
+        }
+        KmsError::InvalidImportToken(_) => (StatusCode::BAD_REQUEST, "InvalidImportTokenException"),
         KmsError::InvalidCiphertext => (StatusCode::BAD_REQUEST, "InvalidCiphertextException"),
         KmsError::InvalidArn(_) => (StatusCode::BAD_REQUEST, "InvalidArnException"),
         KmsError::InvalidGrantId(_) => (StatusCode::BAD_REQUEST, "InvalidGrantIdException"),
@@ -74,6 +79,9 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         KmsError::MalformedPolicyDocument(_) => {
             (StatusCode::BAD_REQUEST, "MalformedPolicyDocumentException")
         }
+        // AWS-DEVIATION (unverified): not a modeled KMS exception; what emulators answer for the
+        // reserved alias/aws/ namespace.
+        KmsError::NotAuthorized => (StatusCode::BAD_REQUEST, "NotAuthorizedException"),
         KmsError::NotFound(_) => (StatusCode::BAD_REQUEST, "NotFoundException"),
         KmsError::Tag(_) => (StatusCode::BAD_REQUEST, "TagException"),
         KmsError::UnsupportedOperation(_) => {
@@ -232,6 +240,37 @@ async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonR
         "ListRetirableGrants" => run::<list_grants::ListRetirableGrants>(kms, ctx, input).await,
         "RetireGrant" => run::<revoke_grant::RetireGrant>(kms, ctx, input).await,
         "RevokeGrant" => run::<revoke_grant::RevokeGrant>(kms, ctx, input).await,
+        // Key lifecycle: aliases, tags, deletion, rotation, imported material, last usage.
+        "CreateAlias" => run::<create_alias::CreateAlias>(kms, ctx, input).await,
+        "UpdateAlias" => run::<update_alias::UpdateAlias>(kms, ctx, input).await,
+        "DeleteAlias" => run::<delete_alias::DeleteAlias>(kms, ctx, input).await,
+        "ListAliases" => run::<list_aliases::ListAliases>(kms, ctx, input).await,
+        "TagResource" => run::<tag_resource::TagResource>(kms, ctx, input).await,
+        "UntagResource" => run::<untag_resource::UntagResource>(kms, ctx, input).await,
+        "ListResourceTags" => run::<list_resource_tags::ListResourceTags>(kms, ctx, input).await,
+        "ScheduleKeyDeletion" => {
+            run::<schedule_key_deletion::ScheduleKeyDeletion>(kms, ctx, input).await
+        }
+        "CancelKeyDeletion" => run::<cancel_key_deletion::CancelKeyDeletion>(kms, ctx, input).await,
+        "EnableKeyRotation" => run::<enable_key_rotation::EnableKeyRotation>(kms, ctx, input).await,
+        "DisableKeyRotation" => {
+            run::<disable_key_rotation::DisableKeyRotation>(kms, ctx, input).await
+        }
+        "GetKeyRotationStatus" => {
+            run::<get_key_rotation_status::GetKeyRotationStatus>(kms, ctx, input).await
+        }
+        "RotateKeyOnDemand" => {
+            run::<rotate_key_on_demand::RotateKeyOnDemand>(kms, ctx, input).await
+        }
+        "ListKeyRotations" => run::<list_key_rotations::ListKeyRotations>(kms, ctx, input).await,
+        "GetParametersForImport" => {
+            run::<get_parameters_for_import::GetParametersForImport>(kms, ctx, input).await
+        }
+        "ImportKeyMaterial" => run::<import_key_material::ImportKeyMaterial>(kms, ctx, input).await,
+        "DeleteImportedKeyMaterial" => {
+            run::<delete_imported_key_material::DeleteImportedKeyMaterial>(kms, ctx, input).await
+        }
+        "GetKeyLastUsage" => run::<get_key_last_usage::GetKeyLastUsage>(kms, ctx, input).await,
         other => {
             // AWS-DEVIATION: operations of the KMS model that Tresor does not implement yet.
             let err = KmsError::UnsupportedOperation(format!(

@@ -101,6 +101,21 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
             }
         })
     };
+    // Key usage (GetKeyLastUsage) is noted in memory by every call and reaches the store in
+    // batches: every second, and once more at shutdown.
+    let usage_flusher = {
+        let kms = kms.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = kms.flush_key_usage().await {
+                    tracing::warn!(error = %e, "cannot record key usage; retried");
+                }
+            }
+        })
+    };
+    let kms_at_shutdown = kms.clone();
     let background = tokio::spawn(audit_maintenance(
         cfg.clone(),
         opened.audit.clone(),
@@ -120,6 +135,13 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     background.abort();
     scheduler.abort();
     let _ = scheduler.await;
+    usage_flusher.abort();
+    let _ = usage_flusher.await;
+    if let Err(e) = kms_at_shutdown.flush_key_usage().await {
+        tracing::warn!(error = %e, "cannot record key usage at shutdown");
+    }
+    // The audit writer stops only once every handle on the core (and so on its sink) is gone.
+    drop(kms_at_shutdown);
     // The last reference to the sink went with the listener state: the writer commits what is
     // queued and stops.
     if tokio::time::timeout(Duration::from_secs(10), writer)

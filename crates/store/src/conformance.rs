@@ -42,12 +42,15 @@ pub fn sample_key(acct: &str, reg: &str) -> KeyRecord {
             id,
             wrapped: vec![1, 2, 3],
             created: Timestamp(1),
+            rotation: None,
         }],
         current_material: Some(id),
         tags: vec![Tag {
             key: "k".into(),
             value: "v".into(),
         }],
+        rotation: Default::default(),
+        imported: None,
         version: 0,
     }
 }

@@ -42,6 +42,7 @@ fn event(i: u64, name: &str, t_secs: i64) -> AuditEvent {
             arn: format!("arn:aws:kms:us-east-1:111122223333:key/k{}", i % 3),
         }],
         event_type: "AwsApiCall",
+        service_event_details: None,
         management_event: true,
         recipient_account_id: "111122223333".into(),
         shared_event_id: None,

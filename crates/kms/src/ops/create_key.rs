@@ -228,8 +228,8 @@ impl Operation for CreateKey {
                 "Custom key store '{id}' does not exist"
             )));
         }
-        if origin != Origin::AwsKms {
-            // AWS-DEVIATION: imported key material and custom key stores are not supported yet.
+        if !matches!(origin, Origin::AwsKms | Origin::External) {
+            // AWS-DEVIATION: custom key stores are not supported.
             return Err(KmsError::UnsupportedOperation(format!(
                 "Origin {origin} is not supported by this server."
             )));
@@ -304,15 +304,27 @@ impl Operation for CreateKey {
         }
 
         let now = kms.clock.now();
-        let material = SymmetricKeyMaterial::generate().map_err(KmsError::internal)?;
-        let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
-        let wrapped = kms
-            .root
-            .wrap(
-                &material_wrap_purpose(&arn, &material_id),
-                material.expose(),
-            )
-            .map_err(KmsError::internal)?;
+        // EXTERNAL keys start without material, waiting for ImportKeyMaterial.
+        let (state, materials, current_material) = if origin == Origin::External {
+            (KeyState::PendingImport, Vec::new(), None)
+        } else {
+            let material = SymmetricKeyMaterial::generate().map_err(KmsError::internal)?;
+            let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
+            let wrapped = kms
+                .root
+                .wrap(
+                    &material_wrap_purpose(&arn, &material_id),
+                    material.expose(),
+                )
+                .map_err(KmsError::internal)?;
+            let first = MaterialRecord {
+                id: material_id,
+                wrapped,
+                created: now,
+                rotation: None,
+            };
+            (KeyState::Enabled, vec![first], Some(material_id))
+        };
         let record = KeyRecord {
             format: KEY_RECORD_FORMAT,
             key_id,
@@ -324,17 +336,15 @@ impl Operation for CreateKey {
             key_usage,
             origin,
             key_manager: KeyManager::Customer,
-            state: KeyState::Enabled,
+            state,
             deletion_date: None,
             pending_window_days: None,
             policy,
-            materials: vec![MaterialRecord {
-                id: material_id,
-                wrapped,
-                created: now,
-            }],
-            current_material: Some(material_id),
+            materials,
+            current_material,
             tags,
+            rotation: Default::default(),
+            imported: None,
             version: 0,
         };
         kms.store.insert_key(&record).await?;

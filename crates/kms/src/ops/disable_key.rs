@@ -39,6 +39,7 @@ impl Operation for DisableKey {
         let r = kms
             .resolve(ctx, &self.key_id, false, "DisableKey", trail)
             .await?;
+        crate::aws_managed::refuse_aws_managed(ctx, &r.key, "DisableKey")?;
         kms.check_state(KeyOp::DisableKey, &r.key)?;
         let arn = r.key.arn.clone();
         kms.modify_key(&r.key, |k| {

@@ -39,6 +39,7 @@ impl Operation for EnableKey {
         let r = kms
             .resolve(ctx, &self.key_id, false, "EnableKey", trail)
             .await?;
+        crate::aws_managed::refuse_aws_managed(ctx, &r.key, "EnableKey")?;
         kms.check_state(KeyOp::EnableKey, &r.key)?;
         let arn = r.key.arn.clone();
         kms.modify_key(&r.key, |k| {

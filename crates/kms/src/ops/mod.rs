@@ -18,23 +18,41 @@ use crate::kms::Kms;
 use crate::store::KeyRecord;
 use crate::types::{EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, Timestamp};
 
+pub mod cancel_key_deletion;
+pub mod create_alias;
 pub mod create_grant;
 pub mod create_key;
 pub mod decrypt;
+pub mod delete_alias;
+pub mod delete_imported_key_material;
 pub mod describe_key;
 pub mod disable_key;
+pub mod disable_key_rotation;
 pub mod enable_key;
+pub mod enable_key_rotation;
 pub mod encrypt;
 pub mod generate_data_key;
 pub mod generate_data_key_without_plaintext;
 pub mod generate_random;
+pub mod get_key_last_usage;
 pub mod get_key_policy;
+pub mod get_key_rotation_status;
+pub mod get_parameters_for_import;
+pub mod import_key_material;
+pub mod list_aliases;
 pub mod list_grants;
 pub mod list_key_policies;
+pub mod list_key_rotations;
 pub mod list_keys;
+pub mod list_resource_tags;
 pub mod put_key_policy;
 pub mod re_encrypt;
 pub mod revoke_grant;
+pub mod rotate_key_on_demand;
+pub mod schedule_key_deletion;
+pub mod tag_resource;
+pub mod untag_resource;
+pub mod update_alias;
 pub mod update_key_description;
 
 /// A KMS operation.
@@ -207,7 +225,13 @@ pub struct KeyMetadata {
     pub key_state: KeyState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<Timestamp>,
+    /// `EXTERNAL` keys whose imported material expires: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Timestamp>,
     pub origin: crate::types::Origin,
+    /// `EXTERNAL` keys with imported material.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<crate::types::ExpirationModel>,
     pub key_manager: crate::types::KeyManager,
     pub customer_master_key_spec: KeySpec,
     pub key_spec: KeySpec,
@@ -232,7 +256,17 @@ impl KeyMetadata {
             deletion_date: (r.state == KeyState::PendingDeletion)
                 .then_some(r.deletion_date)
                 .flatten(),
+            valid_to: r
+                .imported
+                .as_ref()
+                .filter(|_| r.has_material())
+                .and_then(|i| i.valid_to),
             origin: r.origin,
+            expiration_model: r
+                .imported
+                .as_ref()
+                .filter(|_| r.has_material())
+                .map(|i| i.expiration_model),
             key_manager: r.key_manager,
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,

@@ -46,6 +46,7 @@ impl Operation for UpdateKeyDescription {
         let r = kms
             .resolve(ctx, &self.key_id, false, "UpdateKeyDescription", trail)
             .await?;
+        crate::aws_managed::refuse_aws_managed(ctx, &r.key, "UpdateKeyDescription")?;
         kms.check_state(KeyOp::UpdateKeyDescription, &r.key)?;
         let arn = r.key.arn.clone();
         let description = self.description;

@@ -156,8 +156,50 @@ async fn records_match_the_reference_shapes() {
         .send()
         .await
         .unwrap();
+    let grant = kms
+        .create_grant()
+        .key_id(a1)
+        .grantee_principal(format!("arn:aws:iam::{}:role/AppRole", common::ACCOUNT))
+        .retiring_principal(format!("arn:aws:iam::{}:role/AppRole", common::ACCOUNT))
+        .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+        .operations(aws_sdk_kms::types::GrantOperation::GenerateDataKey)
+        .constraints(
+            aws_sdk_kms::types::GrantConstraints::builder()
+                .encryption_context_subset("aws:voiceid:domain:arn", ctx)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let records = lookup(&server.data_dir, &[]);
     let reference = reference();
+
+    let r = by_request_id(&records, grant.request_id().unwrap());
+    assert_envelope(r, &reference["CreateGrant"]);
+    assert_eq!(r["readOnly"], false);
+    assert_eq!(
+        keys_of(&r["requestParameters"]),
+        keys_of(&reference["CreateGrant"]["requestParameters"])
+    );
+    assert_eq!(r["requestParameters"]["keyId"], a1);
+    assert_eq!(
+        r["requestParameters"]["constraints"]["encryptionContextSubset"]["aws:voiceid:domain:arn"],
+        ctx
+    );
+    assert_eq!(
+        r["requestParameters"]["operations"],
+        serde_json::json!(["Decrypt", "GenerateDataKey"])
+    );
+    assert_eq!(
+        keys_of(&r["responseElements"]),
+        keys_of(&reference["CreateGrant"]["responseElements"])
+    );
+    assert_eq!(r["responseElements"]["grantId"], grant.grant_id().unwrap());
+    assert!(
+        !r.to_string().contains(grant.grant_token().unwrap()),
+        "grant tokens are never logged"
+    );
+    assert_resources(r, &[a1]);
 
     let r = by_request_id(&records, described.request_id().unwrap());
     assert_envelope(r, &reference["DescribeKey"]);

@@ -1078,3 +1078,64 @@ async fn explain_names_the_deciding_statements_and_grants() {
     );
     assert_eq!(why["results"][0]["decision"], "ImplicitDeny");
 }
+
+/// Cross-account use is logged in both accounts (linked by sharedEventID); a denied
+/// cross-account request only in the caller's.
+#[tokio::test]
+async fn cross_account_calls_are_logged_in_both_accounts() {
+    use aws_sdk_kms::operation::RequestId as _;
+    let env = Env::start();
+    let policy = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [
+            {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::{A}:root"}}, "Action": "kms:*", "Resource": "*"}},
+            {{"Effect": "Allow", "Principal": {{"AWS": "{B}"}}, "Action": "kms:GenerateDataKey", "Resource": "*"}}
+        ]}}"#
+    );
+    let (_, arn) = key_with(&env, Some(&policy)).await;
+    let ok = env
+        .as_("carol")
+        .generate_data_key()
+        .key_id(&arn)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let denied = env
+        .as_("dave")
+        .generate_data_key()
+        .key_id(&arn)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap_err();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(["audit", "lookup", "--data-dir"])
+        .arg(&env.server.data_dir)
+        .output()
+        .unwrap();
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |id: &str| {
+        records
+            .iter()
+            .filter(|r| r["requestID"] == id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let both = of(ok.request_id().unwrap());
+    assert_eq!(both.len(), 2, "{both:#?}");
+    let mut recipients: Vec<&str> = both
+        .iter()
+        .map(|r| r["recipientAccountId"].as_str().unwrap())
+        .collect();
+    recipients.sort_unstable();
+    assert_eq!(recipients, [A, B]);
+    assert_eq!(both[0]["sharedEventID"], both[1]["sharedEventID"]);
+    assert!(both[0]["sharedEventID"].is_string());
+    assert_ne!(both[0]["eventID"], both[1]["eventID"]);
+    let one = of(denied.request_id().unwrap());
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["recipientAccountId"], B);
+}

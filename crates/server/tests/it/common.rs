@@ -541,3 +541,35 @@ pub async fn list_all_keys(kms: &aws_sdk_kms::Client, limit: Option<i32>) -> Vec
     }
     panic!("ListKeys pagination did not terminate");
 }
+
+/// Moves the core clock of a server started with `--test-clock` to wall time + `seconds`; the
+/// server runs the work that falls due before it answers.
+pub async fn set_test_clock(server: &Server, seconds: i64) {
+    let r = raw_http(
+        server.authority(),
+        "PUT",
+        "/_tresor/test/clock-offset",
+        &[],
+        seconds.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "moving the test clock failed: {r:?}");
+}
+
+/// Every audit record of the data directory (newest first), via `tresor audit lookup`.
+pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(["audit", "lookup", "--limit", "100000", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -267,7 +267,8 @@ async fn create_key_usage_and_spec_rules() {
     );
     let before = list_all_keys(&kms, None).await.len();
 
-    // AWS-DEVIATION: non-symmetric keys, other origins and multi-Region keys are not supported yet.
+    // AWS-DEVIATION: non-symmetric keys, custom key store origins and multi-Region keys are not
+    // supported yet (Origin EXTERNAL is: see lifecycle.rs).
     let unsupported = [
         kms.create_key()
             .key_spec(KeySpec::Rsa2048)
@@ -278,7 +279,7 @@ async fn create_key_usage_and_spec_rules() {
         kms.create_key()
             .key_spec(KeySpec::Hmac256)
             .key_usage(KeyUsageType::GenerateVerifyMac),
-        kms.create_key().origin(OriginType::External),
+        kms.create_key().origin(OriginType::AwsCloudhsm),
         kms.create_key().multi_region(true),
     ];
     for req in unsupported {

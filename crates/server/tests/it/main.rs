@@ -11,6 +11,7 @@ mod crypto;
 mod durability;
 mod errors;
 mod keys;
+mod lifecycle;
 mod sigv4;
 mod smoke;
 mod sts;

@@ -216,15 +216,15 @@ async fn model_operations_not_implemented_are_unsupported() {
     let key = create_key(&server.kms()).await;
     let cases = [
         (
-            "CreateAlias",
-            json!({"AliasName": "alias/app", "TargetKeyId": key.key_id()}),
+            "ReplicateKey",
+            json!({"KeyId": key.key_id(), "ReplicaRegion": "us-west-2"}),
         ),
-        ("ScheduleKeyDeletion", json!({"KeyId": key.key_id()})),
+        ("GetPublicKey", json!({"KeyId": key.key_id()})),
         (
             "Sign",
             json!({"KeyId": key.key_id(), "Message": "aGk=", "SigningAlgorithm": "ECDSA_SHA_256"}),
         ),
-        ("ListAliases", json!({})),
+        ("DescribeCustomKeyStores", json!({})),
     ];
     for (op, body) in cases {
         let r = server
@@ -237,9 +237,8 @@ async fn model_operations_not_implemented_are_unsupported() {
     let (code, _) = expect_err!(
         server
             .kms()
-            .create_alias()
-            .alias_name("alias/app")
-            .target_key_id(key.key_id())
+            .get_public_key()
+            .key_id(key.key_id())
             .send()
             .await
     );
