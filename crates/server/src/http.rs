@@ -26,6 +26,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Shared state of the listener.
 pub struct AppState {
     pub kms: Arc<Kms>,
+    /// The last store reachability check of `/health` and when it was made.
+    pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
     /// Wall-clock time for SigV4 and the `Date` header (the `--clock-offset-seconds` shift only).
     pub wall_clock: Arc<tresor_kms::clock::SystemClock>,
     /// With `--test-clock`: the core's clock, which `PUT /_tresor/test/clock-offset` moves.
@@ -213,8 +215,26 @@ fn auth_error(
     }
 }
 
+/// How long a store reachability check is reused by `/health` (health checks and load balancers
+/// probe often; the store is asked at most once per interval).
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 async fn health(state: &AppState, request_id: &str) -> Response<Body> {
-    let reachable = state.kms.store().ping().await.is_ok();
+    let cached = state
+        .health
+        .lock()
+        .ok()
+        .and_then(|h| h.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_INTERVAL).map(|(_, ok)| ok));
+    let reachable = match cached {
+        Some(ok) => ok,
+        None => {
+            let ok = state.kms.store().ping().await.is_ok();
+            if let Ok(mut h) = state.health.lock() {
+                *h = Some((std::time::Instant::now(), ok));
+            }
+            ok
+        }
+    };
     let body = serde_json::json!({
         "status": if reachable { "ok" } else { "degraded" },
         "version": VERSION,

@@ -124,6 +124,7 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     ));
     let state = Arc::new(AppState {
         kms,
+        health: std::sync::Mutex::new(None),
         audit: opened.audit,
         wall_clock,
         test_clock: cfg.test_clock.then_some(core_clock),

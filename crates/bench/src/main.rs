@@ -1,0 +1,538 @@
+//! `tresor-bench`: a closed-loop load generator for KMS endpoints.
+//!
+//! N connections (HTTP/1.1 keep-alive), each sending its next request as soon as the previous
+//! response arrived; every request SigV4-signed with the given credentials, so the same run can
+//! measure Tresor and any other KMS-compatible endpoint. Reports throughput, latency percentiles
+//! and errors by type, as text or JSON.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+#[derive(Parser, Clone)]
+#[command(
+    name = "tresor-bench",
+    about = "Closed-loop SigV4 load generator for KMS endpoints"
+)]
+struct Args {
+    /// Endpoint, e.g. http://127.0.0.1:4599
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long, default_value = "test")]
+    access_key: String,
+    #[arg(long, default_value = "test")]
+    secret_key: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Measured duration in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up before measuring, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Stop after this many measured requests instead (whichever comes first).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Operation mix: `generate-data-key`, `generate-data-key-without-plaintext`, `encrypt`,
+    /// `decrypt`, `re-encrypt`, `health` (GET /health, the ceiling), or weights such as
+    /// `generate-data-key=50,decrypt=50`.
+    #[arg(long, default_value = "generate-data-key")]
+    op: String,
+    /// Key to use; without it a key is created with CreateKey.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// Send this encryption context (key=value, repeatable).
+    #[arg(long = "encryption-context")]
+    encryption_context: Vec<String>,
+    /// How many distinct ciphertexts Decrypt/ReEncrypt cycle through.
+    #[arg(long, default_value_t = 256)]
+    ciphertexts: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// A label copied into the report (e.g. "tresor", "moto").
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    Encrypt,
+    Decrypt,
+    ReEncrypt,
+    Health,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "generate-data-key" | "GenerateDataKey" => Op::GenerateDataKey,
+            "generate-data-key-without-plaintext" | "GenerateDataKeyWithoutPlaintext" => {
+                Op::GenerateDataKeyWithoutPlaintext
+            }
+            "encrypt" | "Encrypt" => Op::Encrypt,
+            "decrypt" | "Decrypt" => Op::Decrypt,
+            "re-encrypt" | "ReEncrypt" => Op::ReEncrypt,
+            "health" => Op::Health,
+            _ => return None,
+        })
+    }
+    fn target(self) -> &'static str {
+        match self {
+            Op::GenerateDataKey => "GenerateDataKey",
+            Op::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            Op::Encrypt => "Encrypt",
+            Op::Decrypt => "Decrypt",
+            Op::ReEncrypt => "ReEncrypt",
+            Op::Health => "health",
+        }
+    }
+}
+
+/// The weighted mix: a list of ops repeated by weight, walked round-robin per connection.
+fn parse_mix(s: &str) -> Result<Vec<Op>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let (name, weight) = match part.split_once('=') {
+            Some((n, w)) => (
+                n,
+                w.parse::<usize>()
+                    .map_err(|_| format!("bad weight in {part:?}"))?,
+            ),
+            None => (part, 1),
+        };
+        let op = Op::parse(name.trim()).ok_or_else(|| format!("unknown operation {name:?}"))?;
+        out.extend(std::iter::repeat_n(op, weight.min(1000)));
+    }
+    if out.is_empty() {
+        Err("empty operation mix".into())
+    } else {
+        Ok(out)
+    }
+}
+
+struct Shared {
+    args: Args,
+    authority: String,
+    addr: SocketAddr,
+    key_id: String,
+    context: BTreeMap<String, String>,
+    ciphertexts: Vec<String>,
+    mix: Vec<Op>,
+}
+
+fn sign(shared: &Shared, body: &[u8], target: &str) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new(
+        &shared.args.access_key,
+        &shared.args.secret_key,
+        None,
+        None,
+        "bench",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&shared.args.region)
+        .name("kms")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let url = format!("http://{}/", shared.authority);
+    let target_header = format!("TrentService.{target}");
+    let headers = [
+        ("host", shared.authority.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target_header.as_str()),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    let (added, _) = instructions.into_parts();
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    out.extend(
+        added
+            .iter()
+            .map(|h| (h.name().to_owned(), h.value().to_owned())),
+    );
+    Ok(out)
+}
+
+fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes>>, String> {
+    if op == Op::Health {
+        return http::Request::get(format!("http://{}/health", shared.authority))
+            .header("host", &shared.authority)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string());
+    }
+    let ctx = (!shared.context.is_empty()).then(|| json!(shared.context));
+    let mut body = match op {
+        Op::GenerateDataKey | Op::GenerateDataKeyWithoutPlaintext => {
+            json!({"KeyId": shared.key_id, "KeySpec": "AES_256"})
+        }
+        Op::Encrypt => {
+            json!({"KeyId": shared.key_id, "Plaintext": base64::engine::general_purpose::STANDARD.encode([7u8; 32])})
+        }
+        Op::Decrypt => {
+            json!({"CiphertextBlob": shared.ciphertexts.get(i % shared.ciphertexts.len().max(1)).cloned().unwrap_or_default()})
+        }
+        Op::ReEncrypt => json!({
+            "CiphertextBlob": shared.ciphertexts.get(i % shared.ciphertexts.len().max(1)).cloned().unwrap_or_default(),
+            "DestinationKeyId": shared.key_id,
+        }),
+        Op::Health => json!({}),
+    };
+    if let (Some(c), Some(obj)) = (ctx, body.as_object_mut()) {
+        match op {
+            Op::ReEncrypt => {
+                obj.insert("SourceEncryptionContext".into(), c.clone());
+                obj.insert("DestinationEncryptionContext".into(), c);
+            }
+            _ => {
+                obj.insert("EncryptionContext".into(), c);
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let mut b = http::Request::post(format!("http://{}/", shared.authority));
+    for (n, v) in sign(shared, &bytes, op.target())? {
+        b = b.header(n, v);
+    }
+    b.body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| e.to_string())
+}
+
+/// One-off JSON call used during set-up.
+async fn call(shared: &Shared, target: &str, body: Value) -> Result<Value, String> {
+    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let mut b = http::Request::post(format!("http://{}/", shared.authority));
+    for (n, v) in sign(shared, &bytes, target)? {
+        b = b.header(n, v);
+    }
+    let req = b
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| e.to_string())?;
+    let stream = tokio::net::TcpStream::connect(shared.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{target}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{target} failed: {status} {v}"));
+    }
+    Ok(v)
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    errors: BTreeMap<String, u64>,
+}
+
+async fn worker(
+    shared: Arc<Shared>,
+    id: usize,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    budget: Option<u64>,
+) -> Result<WorkerResult, String> {
+    let stream = tokio::net::TcpStream::connect(shared.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut out = WorkerResult::default();
+    let mut i = id.wrapping_mul(7919);
+    while !stop.load(Ordering::Relaxed) {
+        if budget.is_some_and(|b| out.latencies_us.len() as u64 >= b) {
+            break;
+        }
+        let op = shared
+            .mix
+            .get(i % shared.mix.len())
+            .copied()
+            .unwrap_or(Op::Health);
+        let req = request(&shared, op, i)?;
+        i = i.wrapping_add(1);
+        let t0 = Instant::now();
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let elapsed = t0.elapsed();
+        if !measuring.load(Ordering::Relaxed) {
+            continue;
+        }
+        if status.is_success() {
+            out.latencies_us
+                .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+        } else {
+            let ty = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            *out.errors.entry(ty).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    f64::from(sorted.get(idx.min(sorted.len() - 1)).copied().unwrap_or(0)) / 1000.0
+}
+
+async fn run(args: Args) -> Result<Value, String> {
+    let authority = args
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let addr: SocketAddr = tokio::net::lookup_host(&authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority}: no address"))?;
+    let mut context = BTreeMap::new();
+    for pair in &args.encryption_context {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--encryption-context {pair:?}: expected k=v"))?;
+        context.insert(k.to_owned(), v.to_owned());
+    }
+    let mix = parse_mix(&args.op)?;
+    let mut shared = Shared {
+        args: args.clone(),
+        authority,
+        addr,
+        key_id: String::new(),
+        context,
+        ciphertexts: Vec::new(),
+        mix,
+    };
+    if shared.mix.iter().any(|op| *op != Op::Health) {
+        shared.key_id = match &args.key_id {
+            Some(k) => k.clone(),
+            None => call(&shared, "CreateKey", json!({"Description": "tresor-bench"}))
+                .await?
+                .pointer("/KeyMetadata/Arn")
+                .and_then(|v| v.as_str())
+                .ok_or("CreateKey returned no Arn")?
+                .to_owned(),
+        };
+    }
+    if shared
+        .mix
+        .iter()
+        .any(|op| matches!(op, Op::Decrypt | Op::ReEncrypt))
+    {
+        for _ in 0..args.ciphertexts.max(1) {
+            let mut body = json!({"KeyId": shared.key_id, "KeySpec": "AES_256"});
+            if !shared.context.is_empty()
+                && let Some(o) = body.as_object_mut()
+            {
+                o.insert("EncryptionContext".into(), json!(shared.context));
+            }
+            let v = call(&shared, "GenerateDataKeyWithoutPlaintext", body).await?;
+            shared.ciphertexts.push(
+                v.get("CiphertextBlob")
+                    .and_then(|c| c.as_str())
+                    .ok_or("no CiphertextBlob")?
+                    .to_owned(),
+            );
+        }
+    }
+    let shared = Arc::new(shared);
+    let measuring = Arc::new(AtomicBool::new(args.warmup <= 0.0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let budget = args
+        .count
+        .map(|c| c.div_ceil(args.connections.max(1) as u64));
+    let mut tasks = Vec::new();
+    for id in 0..args.connections.max(1) {
+        tasks.push(tokio::spawn(worker(
+            shared.clone(),
+            id,
+            measuring.clone(),
+            stop.clone(),
+            budget,
+        )));
+    }
+    if args.warmup > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+        measuring.store(true, Ordering::Relaxed);
+    }
+    let started = Instant::now();
+    let deadline = Duration::from_secs_f64(args.duration.max(0.1));
+    if args.count.is_some() {
+        // Count mode: wait for the workers, but never past the duration.
+        let all = futures_join(tasks, deadline, stop.clone()).await;
+        return report(&args, all?, started.elapsed());
+    }
+    tokio::time::sleep(deadline).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let all = futures_join(tasks, Duration::from_secs(30), stop).await?;
+    report(&args, all, elapsed)
+}
+
+async fn futures_join(
+    tasks: Vec<tokio::task::JoinHandle<Result<WorkerResult, String>>>,
+    limit: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<WorkerResult>, String> {
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.map_err(|e| e.to_string())??);
+    }
+    stopper.abort();
+    Ok(out)
+}
+
+fn report(args: &Args, results: Vec<WorkerResult>, elapsed: Duration) -> Result<Value, String> {
+    let mut latencies: Vec<u32> = results
+        .iter()
+        .flat_map(|r| r.latencies_us.iter().copied())
+        .collect();
+    latencies.sort_unstable();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &results {
+        for (k, v) in &r.errors {
+            *errors.entry(k.clone()).or_default() += v;
+        }
+    }
+    let ok = latencies.len() as f64;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    Ok(json!({
+        "label": args.label,
+        "endpoint": args.endpoint,
+        "op": args.op,
+        "connections": args.connections,
+        "encryption_context": !args.encryption_context.is_empty(),
+        "duration_s": secs,
+        "requests": latencies.len(),
+        "throughput_rps": ok / secs,
+        "latency_ms": {
+            "p50": percentile(&latencies, 50.0),
+            "p99": percentile(&latencies, 99.0),
+            "p99_9": percentile(&latencies, 99.9),
+            "max": f64::from(latencies.last().copied().unwrap_or(0)) / 1000.0,
+        },
+        "errors": errors,
+    }))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let json_out = args.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tresor-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(v) => {
+            if json_out {
+                println!("{v}");
+            } else {
+                println!(
+                    "{} {} x{}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms, errors {}",
+                    v["label"].as_str().unwrap_or(""),
+                    v["op"].as_str().unwrap_or(""),
+                    v["connections"],
+                    v["throughput_rps"].as_f64().unwrap_or(0.0),
+                    v["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+                    v["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+                    v["latency_ms"]["p99_9"].as_f64().unwrap_or(0.0),
+                    v["latency_ms"]["max"].as_f64().unwrap_or(0.0),
+                    v["errors"]
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tresor-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_and_percentiles() {
+        assert_eq!(
+            parse_mix("generate-data-key=2,decrypt").unwrap(),
+            vec![Op::GenerateDataKey, Op::GenerateDataKey, Op::Decrypt]
+        );
+        assert!(parse_mix("nope").is_err());
+        let v: Vec<u32> = (1..=1000).collect();
+        assert!((percentile(&v, 50.0) - 0.5).abs() < 0.01);
+        assert!((percentile(&v, 99.0) - 0.99).abs() < 0.01);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+}
