@@ -11,6 +11,9 @@
 //!   encryption context authenticated as AAD);
 //! * [`import`] — the RSA wrapping keys of imported key material (BYOK) and
 //!   the unwrapping of AWS's `RSAES_OAEP_*` / `RSA_AES_KEY_WRAP_*` formats;
+//! * [`asymmetric`] — asymmetric KMS keys (RSA, ECC, Ed25519, ML-DSA): generation, PKCS#8,
+//!   public keys, signing and verification, RSAES-OAEP and ECDH;
+//! * [`hmac_key`] — HMAC KMS keys;
 //! * [`canonical_encryption_context`] — the injective byte encoding of an
 //!   encryption context;
 //! * [`SecretBytes`], [`random_bytes`], [`random_array`], [`ct_eq`] — helpers.
@@ -18,11 +21,13 @@
 //! # Invariants
 //!
 //! * Callers never choose nonces or salts; they come from the system CSPRNG.
-//! * Every secret type ([`SecretBytes`], [`RootKey`], [`SymmetricKeyMaterial`])
+//! * Every secret type ([`SecretBytes`], [`RootKey`], [`SymmetricKeyMaterial`],
+//!   [`hmac_key::HmacKeyMaterial`], [`asymmetric::AsymmetricPrivateKey`])
 //!   zeroizes its memory on drop, prints as `[REDACTED]` in `Debug`, does not
 //!   implement `PartialEq`, and is only readable through an explicit
 //!   `expose()` (or, for the root key, not at all except via
-//!   [`RootKey::to_file_contents`]).
+//!   [`RootKey::to_file_contents`]; asymmetric private keys leave aws-lc only as
+//!   the PKCS#8 [`SecretBytes`] of [`asymmetric::generate`]).
 //! * Every decryption failure — truncation, wrong version, wrong key, wrong
 //!   purpose, wrong encryption context, tampering — is the single opaque
 //!   error [`CryptoError::InvalidCiphertext`].
@@ -65,9 +70,12 @@
 #![forbid(unsafe_code)]
 
 mod aead;
+pub mod asymmetric;
 pub mod blob;
 mod context;
+mod ed25519ph;
 mod error;
+pub mod hmac_key;
 pub mod import;
 mod material;
 mod root_key;

@@ -304,6 +304,7 @@ impl GroupCommitAuditSink {
             hash: head.as_ref().map(|h| h.hash).unwrap_or(GENESIS_HASH),
             last_digest_seq: digests.last().map(|d| d.seq).unwrap_or(0),
             last_digest_millis: digests.last().map(|d| d.time_millis).unwrap_or(0),
+            resync: false,
         };
         let handle = tokio::spawn(writer(rx, backend, signer, clock, cfg, state));
         Ok((GroupCommitAuditSink { tx }, handle))
@@ -329,6 +330,22 @@ struct WriterState {
     hash: [u8; 32],
     last_digest_seq: u64,
     last_digest_millis: i64,
+    /// A failed append's outcome is unknown to a networked backend (the commit may have happened
+    /// just before the connection was lost): re-read the chain head before the next append.
+    resync: bool,
+}
+
+impl WriterState {
+    async fn resync(&mut self, backend: &dyn AuditBackend, chain: &str) -> Result<(), StoreError> {
+        let head = backend.head(chain).await?;
+        let digests = backend.digests(chain).await?;
+        self.seq = head.as_ref().map(|h| h.seq).unwrap_or(0);
+        self.hash = head.as_ref().map(|h| h.hash).unwrap_or(GENESIS_HASH);
+        self.last_digest_seq = digests.last().map(|d| d.seq).unwrap_or(0);
+        self.last_digest_millis = digests.last().map(|d| d.time_millis).unwrap_or(0);
+        self.resync = false;
+        Ok(())
+    }
 }
 
 async fn writer(
@@ -364,6 +381,12 @@ async fn commit(
     state: &mut WriterState,
     batch: &[Pending],
 ) -> Result<(), AuditError> {
+    if state.resync {
+        state
+            .resync(backend, &cfg.chain)
+            .await
+            .map_err(|e| AuditError(e.to_string()))?;
+    }
     let mut records = Vec::with_capacity(batch.len());
     let (mut seq, mut hash) = (state.seq, state.hash);
     for (event, _) in batch {
@@ -387,11 +410,12 @@ async fn commit(
         || now.saturating_sub(state.last_digest_millis) >= cfg.digest_every_millis;
     let digest =
         digest_due.then(|| Signed::sign(SignedKind::Digest, signer, &cfg.chain, seq, hash, now));
-    // A failed append leaves nothing behind (one transaction) and the chain state unchanged.
-    backend
-        .append(&records, &head, digest.as_ref())
-        .await
-        .map_err(|e| AuditError(e.to_string()))?;
+    // A failed append leaves nothing behind (one transaction) and the chain state unchanged —
+    // unless the failure hid a commit (a lost connection): the next commit re-reads the head.
+    if let Err(e) = backend.append(&records, &head, digest.as_ref()).await {
+        state.resync = true;
+        return Err(AuditError(e.to_string()));
+    }
     state.seq = seq;
     state.hash = hash;
     if digest.is_some() {

@@ -88,7 +88,9 @@ type ParsedPolicies = Arc<Vec<(String, Policy)>>;
 /// Parsed identity policies of principals, cached for a bounded time.
 pub(crate) struct PolicyCache {
     ttl: Duration,
+    /// Entry age counts from when its load began (see `crate::invalidation`).
     entries: Mutex<HashMap<String, (Instant, ParsedPolicies)>>,
+    generation: crate::invalidation::Generation,
 }
 
 impl PolicyCache {
@@ -96,6 +98,7 @@ impl PolicyCache {
         PolicyCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            generation: Default::default(),
         }
     }
 }
@@ -151,6 +154,7 @@ impl Kms {
         {
             return Ok(p.clone());
         }
+        let ticket = self.policy_cache.generation.ticket();
         let record = self.store.get_principal(arn).await?;
         let mut parsed = Vec::new();
         for p in record.map(|r| r.policies).unwrap_or_default() {
@@ -163,21 +167,34 @@ impl Kms {
             }
         }
         let parsed = Arc::new(parsed);
-        if let Ok(mut entries) = self.policy_cache.entries.lock() {
+        if let Ok(mut entries) = self.policy_cache.entries.lock()
+            && self.policy_cache.generation.is_current(&ticket)
+        {
             if entries.len() >= MAX_CACHED_PRINCIPALS {
                 entries.clear();
             }
-            entries.insert(arn.clone(), (Instant::now(), parsed.clone()));
+            entries.insert(arn.clone(), (ticket.started, parsed.clone()));
         }
         Ok(parsed)
     }
 
     /// Forgets cached identity policies (after they change).
     pub fn invalidate_identity_policies(&self) {
-        if let Ok(mut entries) = self.policy_cache.entries.lock() {
-            entries.clear();
-        }
+        self.forget_identity_policies(None);
         self.identities().invalidate();
+    }
+
+    /// Forgets the cached identity policies of one principal, or of all.
+    pub(crate) fn forget_identity_policies(&self, arn: Option<&str>) {
+        if let Ok(mut entries) = self.policy_cache.entries.lock() {
+            match arn {
+                Some(arn) => {
+                    entries.remove(arn);
+                }
+                None => entries.clear(),
+            }
+            self.policy_cache.generation.bump();
+        }
     }
 
     /// Condition keys every request carries.

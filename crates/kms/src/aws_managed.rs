@@ -234,6 +234,7 @@ fn managed_key_record(
             wrapped,
             created: now,
             rotation: None,
+            public_key: None,
         }],
         current_material: Some(material_id),
         tags: Vec::new(),

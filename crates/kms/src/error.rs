@@ -38,6 +38,12 @@ pub enum KmsError {
     InvalidGrantToken(String),
     #[error("{0}")]
     InvalidKeyUsage(String),
+    /// Verify: the signature does not verify. AWS sends no message.
+    #[error("")]
+    InvalidSignature,
+    /// VerifyMac: the MAC does not verify. AWS sends no message.
+    #[error("")]
+    InvalidMac,
     #[error("{0}")]
     InvalidMarker(String),
     #[error("{0}")]
@@ -83,6 +89,8 @@ impl KmsError {
             KmsError::InvalidGrantId(_) => "InvalidGrantIdException",
             KmsError::InvalidGrantToken(_) => "InvalidGrantTokenException",
             KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            KmsError::InvalidSignature => "KMSInvalidSignatureException",
+            KmsError::InvalidMac => "KMSInvalidMacException",
             KmsError::InvalidMarker(_) => "InvalidMarkerException",
             KmsError::InvalidState(_) => "KMSInvalidStateException",
             KmsError::Internal(_) => "KMSInternalException",

@@ -236,7 +236,9 @@ pub struct Identities {
     root: Arc<RootKey>,
     ttl: Duration,
     max_entries: usize,
+    /// Entry age counts from when its load began (see `crate::invalidation`).
     cache: Mutex<HashMap<String, CachedCredential>>,
+    generation: crate::invalidation::Generation,
 }
 
 impl Identities {
@@ -252,6 +254,7 @@ impl Identities {
             ttl,
             max_entries,
             cache: Mutex::new(HashMap::new()),
+            generation: Default::default(),
         }
     }
 
@@ -267,13 +270,16 @@ impl Identities {
         {
             return Ok(cred.clone());
         }
+        let ticket = self.generation.ticket();
         let cred = self.load(access_key_id).await?;
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache.lock()
+            && self.generation.is_current(&ticket)
+        {
             if cache.len() >= self.max_entries {
                 // Bounded: drop everything rather than grow; entries are cheap to reload.
                 cache.clear();
             }
-            cache.insert(access_key_id.to_owned(), (Instant::now(), cred.clone()));
+            cache.insert(access_key_id.to_owned(), (ticket.started, cred.clone()));
         }
         Ok(cred)
     }
@@ -282,6 +288,15 @@ impl Identities {
     pub fn invalidate(&self) {
         if let Ok(mut c) = self.cache.lock() {
             c.clear();
+            self.generation.bump();
+        }
+    }
+
+    /// Forget one access key's cached entry (after it changed on another node).
+    pub fn invalidate_access_key(&self, access_key_id: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(access_key_id);
+            self.generation.bump();
         }
     }
 

@@ -50,6 +50,8 @@ pub struct LoadedKey {
     pub record: KeyRecord,
     pub arn: String,
     materials: HashMap<KeyMaterialId, Arc<SymmetricKeyMaterial>>,
+    /// Asymmetric and HMAC keys: their unwrapped, parsed current material.
+    secret: Option<crate::asymmetric::KeySecret>,
     /// The key policy, parsed once per load; `None` if the stored text does not parse (then
     /// only grants can allow anything).
     pub(crate) policy: Option<Arc<tresor_policy::Policy>>,
@@ -91,6 +93,23 @@ impl LoadedKey {
                 materials.insert(m.id, Arc::new(material));
             }
         }
+        let secret = match record.current_material.and_then(|id| record.material(&id)) {
+            Some(m) if record.key_spec != KeySpec::SymmetricDefault => {
+                let unwrapped = root
+                    .unwrap(&material_wrap_purpose(&arn, &m.id), &m.wrapped)
+                    .map_err(|_| {
+                        KmsError::internal(format!(
+                            "key material of {arn} does not unwrap under this root key"
+                        ))
+                    })?;
+                let loaded = crate::asymmetric::load(&record, unwrapped, m.public_key.as_deref())
+                    .map_err(|e| {
+                    KmsError::internal(format!("key material of {arn} does not load: {e}"))
+                })?;
+                Some(loaded)
+            }
+            _ => None,
+        };
         let policy = match tresor_policy::parse_key_policy(&record.policy) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {
@@ -102,6 +121,7 @@ impl LoadedKey {
             record,
             arn,
             materials,
+            secret,
             policy,
             grants,
             aliases,
@@ -110,6 +130,30 @@ impl LoadedKey {
 
     pub fn material(&self, id: &KeyMaterialId) -> Option<&Arc<SymmetricKeyMaterial>> {
         self.materials.get(id)
+    }
+
+    /// The private key of an asymmetric key.
+    pub(crate) fn asymmetric_key(
+        &self,
+    ) -> Result<&tresor_crypto::asymmetric::AsymmetricPrivateKey, KmsError> {
+        match &self.secret {
+            Some(crate::asymmetric::KeySecret::Asymmetric(k)) => Ok(k),
+            _ => Err(KmsError::internal(format!(
+                "{} has no asymmetric key material",
+                self.arn
+            ))),
+        }
+    }
+
+    /// The HMAC key of an HMAC key.
+    pub(crate) fn hmac_key(&self) -> Result<&tresor_crypto::hmac_key::HmacKeyMaterial, KmsError> {
+        match &self.secret {
+            Some(crate::asymmetric::KeySecret::Hmac(k)) => Ok(k),
+            _ => Err(KmsError::internal(format!(
+                "{} has no HMAC key material",
+                self.arn
+            ))),
+        }
     }
 
     /// The current material for new encryptions.
@@ -130,7 +174,9 @@ impl LoadedKey {
 struct KeyCache {
     ttl: Duration,
     max_entries: usize,
+    /// Entry age counts from when its load began (see `crate::invalidation`).
     entries: Mutex<HashMap<KeyId, (Instant, Arc<LoadedKey>)>>,
+    generation: crate::invalidation::Generation,
 }
 
 impl KeyCache {
@@ -139,8 +185,12 @@ impl KeyCache {
         let (at, key) = entries.get(key_id)?;
         (at.elapsed() < self.ttl && &key.record.region == region).then(|| key.clone())
     }
-    fn put(&self, key: Arc<LoadedKey>) {
+    fn put(&self, key: Arc<LoadedKey>, ticket: crate::invalidation::LoadTicket) {
         if let Ok(mut entries) = self.entries.lock() {
+            if !self.generation.is_current(&ticket) {
+                // Invalidated while it was loading: the load may have read the old state.
+                return;
+            }
             if entries.len() >= self.max_entries {
                 // Bounded memory: evict expired entries, and if that is not enough, everything.
                 let ttl = self.ttl;
@@ -149,12 +199,19 @@ impl KeyCache {
                     entries.clear();
                 }
             }
-            entries.insert(key.record.key_id, (Instant::now(), key));
+            entries.insert(key.record.key_id, (ticket.started, key));
         }
     }
     fn invalidate(&self, key_id: &KeyId) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key_id);
+            self.generation.bump();
+        }
+    }
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+            self.generation.bump();
         }
     }
 }
@@ -206,6 +263,7 @@ impl Kms {
                 ttl: config.key_cache_ttl,
                 max_entries: config.key_cache_max_entries,
                 entries: Mutex::new(HashMap::new()),
+                generation: Default::default(),
             },
             store,
             root,
@@ -315,6 +373,7 @@ impl Kms {
         if let Some(k) = self.keys.get(region, key_id) {
             return Ok(Some(k));
         }
+        let ticket = self.keys.generation.ticket();
         let Some(record) = self.store.get_key(region, key_id).await? else {
             return Ok(None);
         };
@@ -339,7 +398,7 @@ impl Kms {
             aliases
         };
         let loaded = Arc::new(LoadedKey::load(record, &self.root, grants, aliases)?);
-        self.keys.put(loaded.clone());
+        self.keys.put(loaded.clone(), ticket);
         Ok(Some(loaded))
     }
 
@@ -476,6 +535,11 @@ impl Kms {
     /// Drops a key from the cache (after its grants, aliases or record changed).
     pub(crate) fn invalidate_key(&self, key_id: &KeyId) {
         self.keys.invalidate(key_id);
+    }
+
+    /// Drops every cached key (invalidations may have been lost).
+    pub(crate) fn invalidate_all_keys(&self) {
+        self.keys.clear();
     }
 
     /// Checks the key's state for `op`.

@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod asymmetric;
 pub mod audit;
 pub mod audit_log;
 mod authz;
@@ -34,6 +35,7 @@ pub mod error;
 mod grant_token;
 pub mod identity;
 mod import_token;
+mod invalidation;
 mod key_usage;
 mod kms;
 mod lifecycle;

@@ -35,6 +35,7 @@ pub(crate) fn new_material(
         wrapped,
         created: now,
         rotation,
+        public_key: None,
     })
 }
 
@@ -173,6 +174,7 @@ mod tests {
                 wrapped: vec![],
                 created: Timestamp(0),
                 rotation: None,
+                public_key: None,
             }],
             current_material: Some(id),
             tags: vec![],

@@ -42,6 +42,11 @@ pub struct MaterialRecord {
     /// first material and for imported material). `created` is its rotation date.
     #[serde(default)]
     pub rotation: Option<crate::types::RotationType>,
+    /// Asymmetric keys: the public key (DER `SubjectPublicKeyInfo`, not secret); `wrapped` then
+    /// holds the PKCS#8 private key. HMAC keys: `wrapped` holds the raw HMAC key. Absent for
+    /// symmetric material and in records written before asymmetric keys existed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64")]
+    pub public_key: Option<Vec<u8>>,
 }
 
 /// The purpose string binding wrapped key material to its key ARN and material id.
@@ -350,6 +355,32 @@ pub trait Store: Send + Sync + 'static {
         key_id: &KeyId,
     ) -> Result<Option<KeyUsageRecord>, StoreError>;
     async fn list_principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
+
+    /// The invalidation feed of a store shared by several nodes: every committed write that
+    /// changes state a node caches (a key record, a key's grants or aliases, a principal, an access
+    /// key) is announced to every subscriber on every node, this one included. A backend publishes
+    /// as part of the write itself (atomically with its commit), so no caller can forget to.
+    /// Subscribers drop what the announcement names; when announcements may have been lost (the
+    /// backend reconnected, or the subscriber lagged) they see [`Invalidation::All`] or a lag error
+    /// and drop everything. The caches' one-second TTL bounds staleness even when the feed is silent.
+    ///
+    /// `None` for a backend only one node can use (SQLite: one process owns the file, and the core
+    /// invalidates its own caches after its own writes; out-of-process writers such as
+    /// `tresor admin` are bounded by the TTL).
+    fn subscribe_invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<Invalidation>>;
+}
+
+/// Cached state that a committed write made stale (see [`Store::subscribe_invalidations`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A key's record, grants or aliases changed, or the key was deleted.
+    Key { region: Region, key_id: KeyId },
+    /// A principal changed (its identity policies).
+    Principal { arn: String },
+    /// An access key changed (created, disabled, re-keyed).
+    AccessKey { access_key_id: String },
+    /// Announcements may have been lost: drop everything cached.
+    All,
 }
 
 pub(crate) mod b64 {
@@ -365,6 +396,28 @@ pub(crate) mod b64 {
         STANDARD
             .decode(s.as_bytes())
             .map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                STANDARD
+                    .decode(s.as_bytes())
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
     }
 }
 

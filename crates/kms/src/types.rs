@@ -315,6 +315,49 @@ aws_enum!(EncryptionAlgorithm {
     Sm2Pke = "SM2PKE",
 });
 
+aws_enum!(SigningAlgorithm {
+    RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+    RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+    RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+    RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+    RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+    RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+    EcdsaSha256 = "ECDSA_SHA_256",
+    EcdsaSha384 = "ECDSA_SHA_384",
+    EcdsaSha512 = "ECDSA_SHA_512",
+    Sm2Dsa = "SM2DSA",
+    MlDsaShake256 = "ML_DSA_SHAKE_256",
+    Ed25519Sha512 = "ED25519_SHA_512",
+    Ed25519PhSha512 = "ED25519_PH_SHA_512",
+});
+
+aws_enum!(MessageType {
+    Raw = "RAW",
+    Digest = "DIGEST",
+    ExternalMu = "EXTERNAL_MU",
+});
+
+aws_enum!(MacAlgorithm {
+    HmacSha224 = "HMAC_SHA_224",
+    HmacSha256 = "HMAC_SHA_256",
+    HmacSha384 = "HMAC_SHA_384",
+    HmacSha512 = "HMAC_SHA_512",
+});
+
+aws_enum!(KeyAgreementAlgorithm { Ecdh = "ECDH" });
+
+aws_enum!(DataKeyPairSpec {
+    Rsa2048 = "RSA_2048",
+    Rsa3072 = "RSA_3072",
+    Rsa4096 = "RSA_4096",
+    EccNistP256 = "ECC_NIST_P256",
+    EccNistP384 = "ECC_NIST_P384",
+    EccNistP521 = "ECC_NIST_P521",
+    EccSecgP256k1 = "ECC_SECG_P256K1",
+    EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    Sm2 = "SM2",
+});
+
 aws_enum!(DataKeySpec {
     Aes256 = "AES_256",
     Aes128 = "AES_128",

@@ -1,5 +1,6 @@
-//! `tresor admin …`: manage identities in a data directory (the server may be running; it picks
-//! changes up within its cache bound of one second).
+//! `tresor admin …`: manage identities in a data directory or a PostgreSQL store (the servers may
+//! be running; they pick changes up within their cache bound of one second, and at once when the
+//! store announces changes).
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use tresor_kms::identity::{
 use tresor_kms::types::Timestamp;
 
 use crate::bootstrap;
+use crate::config::StoreSpec;
 
 /// IAM policy names: 1–128 of `[\w+=,.@-]`.
 pub fn check_policy_name(name: &str) -> Result<(), String> {
@@ -41,6 +43,7 @@ fn now() -> Timestamp {
 pub async fn put_principal_policy(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
     arn: &str,
     name: &str,
     document: &str,
@@ -48,7 +51,7 @@ pub async fn put_principal_policy(
     check_policy_name(name)?;
     tresor_policy::parse_identity_policy(document)
         .map_err(|e| format!("the policy document is not valid: {e}"))?;
-    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file).await?;
+    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file, spec).await?;
     let mut p = bootstrap::ensure_principal(&*store, arn).await?;
     if p.kind == PrincipalKind::Root {
         return Err(
@@ -67,10 +70,11 @@ pub async fn put_principal_policy(
 pub async fn delete_principal_policy(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
     arn: &str,
     name: &str,
 ) -> Result<(), String> {
-    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file).await?;
+    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file, spec).await?;
     let mut p = store
         .get_principal(arn)
         .await
@@ -88,8 +92,9 @@ pub async fn delete_principal_policy(
 pub async fn list_principals(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
 ) -> Result<serde_json::Value, String> {
-    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file).await?;
+    let (store, _root) = bootstrap::open_existing(data_dir, root_key_file, spec).await?;
     let keys = store.list_access_keys().await.map_err(|e| e.to_string())?;
     let principals = store.list_principals().await.map_err(|e| e.to_string())?;
     Ok(json!(principals
@@ -107,10 +112,11 @@ pub async fn list_principals(
 pub async fn create_access_key(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
     arn: &str,
     session_name: Option<String>,
 ) -> Result<(String, zeroize::Zeroizing<String>), String> {
-    let (store, root) = bootstrap::open_existing(data_dir, root_key_file).await?;
+    let (store, root) = bootstrap::open_existing(data_dir, root_key_file, spec).await?;
     let p = bootstrap::ensure_principal(&*store, arn).await?;
     let id = generate_access_key_id().map_err(|e| e.to_string())?;
     let secret = generate_secret_access_key().map_err(|e| e.to_string())?;

@@ -14,9 +14,9 @@ use tresor_kms::identity::{
 };
 use tresor_kms::store::Store;
 use tresor_kms::types::{AccountId, Timestamp};
-use tresor_store::{SqliteAuditLog, SqliteStore};
+use tresor_store::{PostgresStore, SqliteAuditLog, SqliteStore};
 
-use crate::config::FileConfig;
+use crate::config::{FileConfig, StoreSpec};
 
 const ROOT_KEY_CHECK: &str = "root_key_check";
 const BOOTSTRAP_KEY: &str = "bootstrap_access_key_id";
@@ -28,6 +28,8 @@ pub const ADMINISTRATOR_ACCESS: &str = r#"{"Version": "2012-10-17", "Statement":
 pub const AUDIT_DATABASE_FILE: &str = "audit.db";
 pub const CREDENTIALS_FILE: &str = "credentials";
 pub const ROOT_KEY_FILE: &str = "root.key";
+/// This node's id (its audit chain) when it shares a PostgreSQL store with others.
+pub const NODE_ID_FILE: &str = "node-id";
 
 /// What a started node holds.
 pub struct Opened {
@@ -130,20 +132,38 @@ async fn open_root_key(store: &dyn Store, path: &Path) -> Result<RootKey, String
     Ok(root)
 }
 
-/// Opens the embedded store and the root key, applies the declared identities, and creates the
-/// bootstrap administrator on first start.
+/// Connects to a PostgreSQL store (migrating it) and its audit log on the same pool.
+async fn open_postgres(url: &str) -> Result<(Arc<dyn Store>, Arc<dyn AuditBackend>), String> {
+    let store = PostgresStore::connect(url)
+        .await
+        .map_err(|e| format!("PostgreSQL store: {e}"))?;
+    tracing::info!(target = store.target(), "using the PostgreSQL store");
+    let audit: Arc<dyn AuditBackend> = Arc::new(store.audit_log());
+    Ok((Arc::new(store), audit))
+}
+
+/// Opens the store (embedded SQLite, or PostgreSQL) and the root key, applies the declared
+/// identities, and creates the bootstrap administrator on first start. With PostgreSQL the data
+/// directory holds only the root key file (and, written by this node, its node id and the
+/// bootstrap credentials if it was the first node).
 pub async fn open(
     data_dir: &Path,
     root_key_file: &Path,
     file: &FileConfig,
+    spec: &StoreSpec,
 ) -> Result<Opened, String> {
     ensure_data_dir(data_dir)?;
-    let db = data_dir.join(DATABASE_FILE);
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    let (store, audit) = match spec {
+        StoreSpec::Sqlite => {
+            let db = data_dir.join(DATABASE_FILE);
+            let store: Arc<dyn Store> =
+                Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+            (store, open_sqlite_audit_log(data_dir)?)
+        }
+        StoreSpec::Postgres(url) => open_postgres(url).await?,
+    };
     let root = Arc::new(open_root_key(&*store, root_key_file).await?);
     let audit_signer = Arc::new(audit_signer(&*store, &root).await?);
-    let audit = open_audit_log(data_dir)?;
     apply_identities(&*store, &root, file).await?;
     let new_bootstrap =
         ensure_bootstrap_admin(&*store, &root, data_dir, &file.default_account()).await?;
@@ -160,33 +180,110 @@ pub async fn open(
 pub async fn open_existing(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
 ) -> Result<(Arc<dyn Store>, Arc<RootKey>), String> {
-    let db = data_dir.join(DATABASE_FILE);
-    if !db.exists() {
-        return Err(format!(
-            "{} does not exist: is this a tresor data directory?",
-            db.display()
-        ));
-    }
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
+    let (store, what): (Arc<dyn Store>, String) = match spec {
+        StoreSpec::Sqlite => {
+            let db = data_dir.join(DATABASE_FILE);
+            if !db.exists() {
+                return Err(format!(
+                    "{} does not exist: is this a tresor data directory?",
+                    db.display()
+                ));
+            }
+            let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+            (Arc::new(store), db.display().to_string())
+        }
+        StoreSpec::Postgres(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .map_err(|e| format!("PostgreSQL store: {e}"))?;
+            let what = store.target().to_owned();
+            (Arc::new(store), what)
+        }
+    };
     if store
         .get_meta(ROOT_KEY_CHECK)
         .await
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        return Err(format!("{} holds no root key check value", db.display()));
+        return Err(format!("{what} holds no root key check value"));
     }
     let root = Arc::new(open_root_key(&*store, root_key_file).await?);
     Ok((store, root))
 }
 
-pub fn open_audit_log(data_dir: &Path) -> Result<Arc<dyn AuditBackend>, String> {
+/// The audit log of a data directory (SQLite) or of a PostgreSQL store.
+pub async fn open_audit_log(
+    data_dir: &Path,
+    spec: &StoreSpec,
+) -> Result<Arc<dyn AuditBackend>, String> {
+    match spec {
+        StoreSpec::Sqlite => open_sqlite_audit_log(data_dir),
+        StoreSpec::Postgres(url) => Ok(Arc::new(
+            tresor_store::PostgresAuditLog::connect(url)
+                .await
+                .map_err(|e| format!("PostgreSQL audit log: {e}"))?,
+        )),
+    }
+}
+
+fn open_sqlite_audit_log(data_dir: &Path) -> Result<Arc<dyn AuditBackend>, String> {
     let path = data_dir.join(AUDIT_DATABASE_FILE);
     Ok(Arc::new(
         SqliteAuditLog::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
     ))
+}
+
+/// Node ids: 1–64 characters of `[A-Za-z0-9._-]`.
+pub fn check_node_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "node id {id:?} must be 1-64 characters of [A-Za-z0-9._-]"
+        ))
+    }
+}
+
+/// The audit chain this node writes: `--node-id` if given; `main` for the embedded store (one
+/// node); with PostgreSQL the node id kept in `<data>/node-id`, generated on first start. Every
+/// node sharing a database needs its own (copying a data directory copies it: give the copy
+/// `--node-id` or delete its `node-id` file).
+pub fn audit_chain(
+    data_dir: &Path,
+    spec: &StoreSpec,
+    explicit: Option<&str>,
+) -> Result<String, String> {
+    if let Some(id) = explicit {
+        check_node_id(id)?;
+        return Ok(id.to_owned());
+    }
+    if *spec == StoreSpec::Sqlite {
+        return Ok("main".to_owned());
+    }
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            check_node_id(id).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(id.to_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let random = tresor_crypto::random_array::<6>().map_err(|e| e.to_string())?;
+            let id = format!("node-{}", hex::encode(random));
+            write_new_secret_file(&path, format!("{id}\n").as_bytes())?;
+            tracing::info!(node_id = %id, "generated this node's id (its audit chain)");
+            Ok(id)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 fn signing_key_purpose() -> &'static [u8] {
@@ -403,4 +500,34 @@ async fn ensure_bootstrap_admin(
         access_key_id,
         credentials_file,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_chains_are_main_the_kept_node_id_or_the_given_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = StoreSpec::Postgres("postgres://u@h/db".into());
+        assert_eq!(
+            audit_chain(dir.path(), &StoreSpec::Sqlite, None).unwrap(),
+            "main"
+        );
+        assert!(!dir.path().join(NODE_ID_FILE).exists());
+        let generated = audit_chain(dir.path(), &pg, None).unwrap();
+        assert!(generated.starts_with("node-") && generated.len() == 17);
+        assert_eq!(
+            audit_chain(dir.path(), &pg, None).unwrap(),
+            generated,
+            "kept across starts"
+        );
+        assert_eq!(
+            audit_chain(dir.path(), &pg, Some("eu-1.a")).unwrap(),
+            "eu-1.a"
+        );
+        for bad in ["", "a b", "x/y", &"n".repeat(65)] {
+            assert!(audit_chain(dir.path(), &pg, Some(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

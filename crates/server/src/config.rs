@@ -17,6 +17,9 @@
 //! secret = "FOOBARSECRET"
 //! principal = "arn:aws:iam::123456789012:root"
 //! ```
+//!
+//! `store = "postgres://tresor@db.internal/tresor"` in the file (or `--store`) puts keys and the
+//! audit log in PostgreSQL, shared by several nodes; the default is SQLite in the data directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,59 @@ pub struct ServeConfig {
     /// Test mode: the core clock starts this far ahead of the wall clock.
     pub test_clock_offset_seconds: i64,
     pub audit: AuditConfig,
+    /// Where keys and the audit log live (`--store`, else the file's `store`, else SQLite).
+    pub store: StoreSpec,
+    /// This node's audit chain (`--node-id`); by default `main` on SQLite and, on PostgreSQL, a
+    /// node id generated at first start and kept in the data directory.
+    pub node_id: Option<String>,
+    /// Testing only: ignore the store's invalidation feed (caches expire by TTL alone).
+    pub test_ignore_invalidations: bool,
+}
+
+/// Where the store lives. The PostgreSQL URL may hold a password: it is never printed (`Debug`
+/// shows only the scheme).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StoreSpec {
+    /// `tresor.db` and `audit.db` in the data directory (one node).
+    #[default]
+    Sqlite,
+    /// `postgres://user[:password]@host[:port]/database[?options]` (any number of nodes).
+    Postgres(String),
+}
+
+impl StoreSpec {
+    /// `sqlite` (or empty) or a `postgres://` / `postgresql://` URL.
+    pub fn parse(s: &str) -> Result<StoreSpec, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "sqlite" {
+            Ok(StoreSpec::Sqlite)
+        } else if tresor_store::postgres::is_postgres_url(s) {
+            tresor_store::postgres::parse_url(s).map_err(|e| e.to_string())?;
+            Ok(StoreSpec::Postgres(s.to_owned()))
+        } else {
+            Err(
+                "store must be \"sqlite\" or a postgres://user[:password]@host[:port]/database URL"
+                    .to_owned(),
+            )
+        }
+    }
+}
+
+impl TryFrom<String> for StoreSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<StoreSpec, String> {
+        StoreSpec::parse(&s)
+    }
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Sqlite => f.write_str("Sqlite"),
+            StoreSpec::Postgres(_) => f.write_str("Postgres(postgres://[redacted])"),
+        }
+    }
 }
 
 /// Audit log retention and export.
@@ -88,6 +144,9 @@ pub struct FileConfig {
     pub principals: Vec<PrincipalConfig>,
     #[serde(default)]
     pub access_keys: Vec<AccessKeyConfig>,
+    /// `store = "postgres://…"`: see [`StoreSpec`]; `--store` overrides it.
+    #[serde(default)]
+    pub store: Option<StoreSpec>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -219,5 +278,18 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
         let bad: FileConfig = toml::from_str("default_account = \"12\"").unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn store_urls_parse_and_never_print_their_password() {
+        let cfg: FileConfig =
+            toml::from_str(r#"store = "postgres://tresor:s3cret@db.internal:5432/tresor""#)
+                .unwrap();
+        let spec = cfg.store.clone().unwrap();
+        assert!(matches!(spec, StoreSpec::Postgres(_)));
+        assert!(!format!("{cfg:?}").contains("s3cret"), "{cfg:?}");
+        assert_eq!(StoreSpec::parse("sqlite").unwrap(), StoreSpec::Sqlite);
+        assert!(StoreSpec::parse("mysql://x").is_err());
+        assert!(toml::from_str::<FileConfig>(r#"store = "redis://x""#).is_err());
     }
 }

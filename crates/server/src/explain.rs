@@ -15,6 +15,7 @@ use tresor_kms::types::{Region, Timestamp};
 use tresor_kms::{CallContext, Kms, KmsConfig};
 
 use crate::bootstrap;
+use crate::config::StoreSpec;
 
 /// A request to explain.
 #[derive(Debug, Clone, Default)]
@@ -136,9 +137,10 @@ async fn caller_for(store: &dyn tresor_kms::store::Store, q: &Question) -> Resul
 pub async fn explain(
     data_dir: &Path,
     root_key_file: &Path,
+    spec: &StoreSpec,
     questions: Vec<Question>,
 ) -> Result<Value, String> {
-    let (store, root) = bootstrap::open_existing(data_dir, root_key_file).await?;
+    let (store, root) = bootstrap::open_existing(data_dir, root_key_file, spec).await?;
     let kms = Kms::new(
         store.clone(),
         root,
@@ -177,8 +179,12 @@ pub async fn explain(
 }
 
 /// Finds an audit record by its eventID.
-pub async fn record_by_event_id(data_dir: &Path, event_id: &str) -> Result<Value, String> {
-    let backend = bootstrap::open_audit_log(data_dir)?;
+pub async fn record_by_event_id(
+    data_dir: &Path,
+    spec: &StoreSpec,
+    event_id: &str,
+) -> Result<Value, String> {
+    let backend = bootstrap::open_audit_log(data_dir, spec).await?;
     let rows = backend
         .lookup(&AuditQuery {
             event_id: Some(event_id.to_owned()),

@@ -220,11 +220,10 @@ fn auth_error(
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 async fn health(state: &AppState, request_id: &str) -> Response<Body> {
-    let cached = state
-        .health
-        .lock()
-        .ok()
-        .and_then(|h| h.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_INTERVAL).map(|(_, ok)| ok));
+    let cached = state.health.lock().ok().and_then(|h| {
+        h.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_INTERVAL)
+            .map(|(_, ok)| ok)
+    });
     let reachable = match cached {
         Some(ok) => ok,
         None => {

@@ -72,6 +72,8 @@ pub fn error_reply(e: &KmsError) -> JsonReply {
         KmsError::InvalidGrantId(_) => (StatusCode::BAD_REQUEST, "InvalidGrantIdException"),
         KmsError::InvalidGrantToken(_) => (StatusCode::BAD_REQUEST, "InvalidGrantTokenException"),
         KmsError::InvalidKeyUsage(_) => (StatusCode::BAD_REQUEST, "InvalidKeyUsageException"),
+        KmsError::InvalidSignature => (StatusCode::BAD_REQUEST, "KMSInvalidSignatureException"),
+        KmsError::InvalidMac => (StatusCode::BAD_REQUEST, "KMSInvalidMacException"),
         KmsError::InvalidMarker(_) => (StatusCode::BAD_REQUEST, "InvalidMarkerException"),
         KmsError::InvalidState(_) => (StatusCode::BAD_REQUEST, "KMSInvalidStateException"),
         KmsError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
@@ -271,6 +273,24 @@ async fn dispatch(kms: &Kms, ctx: &CallContext, op: &str, input: Value) -> JsonR
             run::<delete_imported_key_material::DeleteImportedKeyMaterial>(kms, ctx, input).await
         }
         "GetKeyLastUsage" => run::<get_key_last_usage::GetKeyLastUsage>(kms, ctx, input).await,
+        // Asymmetric, HMAC and key agreement keys.
+        "GetPublicKey" => run::<get_public_key::GetPublicKey>(kms, ctx, input).await,
+        "Sign" => run::<sign::Sign>(kms, ctx, input).await,
+        "Verify" => run::<verify::Verify>(kms, ctx, input).await,
+        "GenerateMac" => run::<generate_mac::GenerateMac>(kms, ctx, input).await,
+        "VerifyMac" => run::<verify_mac::VerifyMac>(kms, ctx, input).await,
+        "DeriveSharedSecret" => {
+            run::<derive_shared_secret::DeriveSharedSecret>(kms, ctx, input).await
+        }
+        "GenerateDataKeyPair" => {
+            run::<generate_data_key_pair::GenerateDataKeyPair>(kms, ctx, input).await
+        }
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            run::<generate_data_key_pair_without_plaintext::GenerateDataKeyPairWithoutPlaintext>(
+                kms, ctx, input,
+            )
+            .await
+        }
         other => {
             // AWS-DEVIATION: operations of the KMS model that Tresor does not implement yet.
             let err = KmsError::UnsupportedOperation(format!(

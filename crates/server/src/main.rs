@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tresor::config::{AuditConfig, FileConfig, Limits, ServeConfig};
+use tresor::config::{AuditConfig, FileConfig, Limits, ServeConfig, StoreSpec};
 
 #[derive(Parser)]
 #[command(
@@ -112,6 +112,11 @@ struct DataArgs {
     /// Root key file (default: <data-dir>/root.key). Keep it apart from database backups.
     #[arg(long, env = "TRESOR_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// Where keys and the audit log live: `sqlite` (default: files in the data directory) or
+    /// `postgres://user[:password]@host[:port]/database` (shared by several nodes). Prefer the
+    /// environment variable or the config file's `store` when the URL holds a password.
+    #[arg(long, env = "TRESOR_STORE", hide_env_values = true)]
+    store: Option<String>,
 }
 
 impl DataArgs {
@@ -119,6 +124,14 @@ impl DataArgs {
         self.root_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join(tresor::bootstrap::ROOT_KEY_FILE))
+    }
+
+    /// `--store`, else the config file's `store`, else SQLite.
+    fn store_spec(&self, file: Option<&StoreSpec>) -> Result<StoreSpec, String> {
+        match &self.store {
+            Some(s) => StoreSpec::parse(s).map_err(|e| format!("--store: {e}")),
+            None => Ok(file.cloned().unwrap_or_default()),
+        }
     }
 }
 
@@ -168,6 +181,13 @@ struct ServeArgs {
     /// Testing only: start the core clock (key lifecycle time, not SigV4's) this many seconds ahead.
     #[arg(long, hide = true, default_value_t = 0)]
     test_clock_offset_seconds: i64,
+    /// This node's id: the audit chain it writes (default: `main` with SQLite; with PostgreSQL an
+    /// id generated at first start and kept in <data-dir>/node-id). Unique per node.
+    #[arg(long, env = "TRESOR_NODE_ID")]
+    node_id: Option<String>,
+    /// Testing only: ignore the store's invalidation announcements (caches expire by TTL alone).
+    #[arg(long, hide = true)]
+    test_ignore_invalidations: bool,
 }
 
 #[derive(Subcommand)]
@@ -283,6 +303,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         limits.max_connections = n.max(1);
     }
     let root_key_file = args.data.root_key_file();
+    let store = match args.data.store_spec(file.store.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tresor: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cfg = ServeConfig {
         data_dir: args.data.data_dir,
         listen: args.listen,
@@ -297,6 +324,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             export_dir: args.audit_export_dir,
             export_interval: Duration::from_secs(args.audit_export_interval_seconds),
         },
+        store,
+        node_id: args.node_id,
+        test_ignore_invalidations: args.test_ignore_invalidations,
     };
     run_async(async move {
         tresor::run::serve_forever(cfg)
@@ -307,8 +337,9 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 async fn explain(a: ExplainArgs) -> Result<ExitCode, String> {
     use tresor::explain::{Question, explain, questions_from_record, record_by_event_id};
+    let spec = a.data.store_spec(None)?;
     let questions = match &a.event_id {
-        Some(id) => questions_from_record(&record_by_event_id(&a.data.data_dir, id).await?)?,
+        Some(id) => questions_from_record(&record_by_event_id(&a.data.data_dir, &spec, id).await?)?,
         None => {
             let mut ec = tresor_kms::ops::EncryptionContext::new();
             for pair in &a.encryption_context {
@@ -333,7 +364,7 @@ async fn explain(a: ExplainArgs) -> Result<ExitCode, String> {
             }]
         }
     };
-    let out = explain(&a.data.data_dir, &a.data.root_key_file(), questions).await?;
+    let out = explain(&a.data.data_dir, &a.data.root_key_file(), &spec, questions).await?;
     println!(
         "{}",
         serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
@@ -362,6 +393,7 @@ async fn admin(cmd: AdminCommand) -> Result<ExitCode, String> {
             admin::put_principal_policy(
                 &data.data_dir,
                 &data.root_key_file(),
+                &data.store_spec(None)?,
                 &principal,
                 &name,
                 &text,
@@ -376,13 +408,19 @@ async fn admin(cmd: AdminCommand) -> Result<ExitCode, String> {
             admin::delete_principal_policy(
                 &data.data_dir,
                 &data.root_key_file(),
+                &data.store_spec(None)?,
                 &principal,
                 &name,
             )
             .await?;
         }
         AdminCommand::ListPrincipals { data } => {
-            let v = admin::list_principals(&data.data_dir, &data.root_key_file()).await?;
+            let v = admin::list_principals(
+                &data.data_dir,
+                &data.root_key_file(),
+                &data.store_spec(None)?,
+            )
+            .await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
@@ -396,6 +434,7 @@ async fn admin(cmd: AdminCommand) -> Result<ExitCode, String> {
             let (id, secret) = admin::create_access_key(
                 &data.data_dir,
                 &data.root_key_file(),
+                &data.store_spec(None)?,
                 &principal,
                 session_name,
             )
@@ -414,16 +453,20 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
     use tresor_kms::audit_log::{AuditQuery, verify};
     match cmd {
         AuditCommand::Verify { data, public_key } => {
-            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let backend =
+                tresor::bootstrap::open_audit_log(&data.data_dir, &data.store_spec(None)?).await?;
             let mut extra = Vec::new();
             let key = match public_key {
                 Some(hex_key) => {
                     hex::decode(hex_key.trim()).map_err(|e| format!("--public-key: {e}"))?
                 }
                 None => {
-                    let (store, root) =
-                        tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file())
-                            .await?;
+                    let (store, root) = tresor::bootstrap::open_existing(
+                        &data.data_dir,
+                        &data.root_key_file(),
+                        &data.store_spec(None)?,
+                    )
+                    .await?;
                     let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
                     let stored = store
                         .get_meta("audit_public_key")
@@ -464,7 +507,8 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
             account,
             limit,
         } => {
-            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let backend =
+                tresor::bootstrap::open_audit_log(&data.data_dir, &data.store_spec(None)?).await?;
             let q = AuditQuery {
                 account,
                 start_millis: start.as_deref().map(audit_ops::parse_time).transpose()?,
@@ -482,7 +526,8 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { data, dir } => {
-            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let backend =
+                tresor::bootstrap::open_audit_log(&data.data_dir, &data.store_spec(None)?).await?;
             let summary = audit_ops::export(&*backend, &dir).await?;
             println!(
                 "{}",
@@ -491,8 +536,12 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::PublicKey { data } => {
-            let (store, root) =
-                tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file()).await?;
+            let (store, root) = tresor::bootstrap::open_existing(
+                &data.data_dir,
+                &data.root_key_file(),
+                &data.store_spec(None)?,
+            )
+            .await?;
             let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
             println!("{}", hex::encode(signer.public_key()));
             Ok(ExitCode::SUCCESS)
@@ -501,10 +550,15 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
             data,
             retention_days,
         } => {
-            let (store, root) =
-                tresor::bootstrap::open_existing(&data.data_dir, &data.root_key_file()).await?;
+            let (store, root) = tresor::bootstrap::open_existing(
+                &data.data_dir,
+                &data.root_key_file(),
+                &data.store_spec(None)?,
+            )
+            .await?;
             let signer = tresor::bootstrap::audit_signer(&*store, &root).await?;
-            let backend = tresor::bootstrap::open_audit_log(&data.data_dir)?;
+            let backend =
+                tresor::bootstrap::open_audit_log(&data.data_dir, &data.store_spec(None)?).await?;
             let now = tresor_kms::types::Timestamp(
                 i64::try_from(
                     std::time::SystemTime::now()

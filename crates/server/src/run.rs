@@ -13,32 +13,38 @@ use crate::bootstrap;
 use crate::config::ServeConfig;
 use crate::http::{AppState, serve};
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The SIGTERM handler is installed when this is called (not
+/// when the future is first polled), so a SIGTERM right after "listening" is a clean stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("signal received");
     }
-    tracing::info!("signal received");
 }
 
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
-    let opened = bootstrap::open(&cfg.data_dir, &cfg.root_key_file, &cfg.file).await?;
+    let opened = bootstrap::open(&cfg.data_dir, &cfg.root_key_file, &cfg.file, &cfg.store).await?;
+    let chain = bootstrap::audit_chain(&cfg.data_dir, &cfg.store, cfg.node_id.as_deref())?;
     let wall_clock = Arc::new(SystemClock::with_offset_seconds(cfg.clock_offset_seconds));
     let core_clock = Arc::new(SystemClock::with_offset_seconds(
         cfg.clock_offset_seconds
@@ -49,7 +55,10 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
         opened.audit.clone(),
         opened.audit_signer.clone(),
         clock.clone(),
-        AuditWriterConfig::default(),
+        AuditWriterConfig {
+            chain,
+            ..AuditWriterConfig::default()
+        },
     )
     .await
     .map_err(|e| format!("cannot start the audit log: {e}"))?;
@@ -60,11 +69,19 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
         Arc::new(sink),
         KmsConfig::default(),
     ));
+    // Several nodes on one database: drop what other nodes changed as soon as they announce it
+    // (the one-second cache TTL bounds staleness if announcements are lost).
+    let invalidations = if cfg.test_ignore_invalidations {
+        None
+    } else {
+        kms.follow_invalidations()
+    };
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
+    let shutdown = shutdown_signal();
     let endpoint = format!("http://{addr}");
     if let Some(b) = &opened.new_bootstrap {
         let path = std::fs::canonicalize(&b.credentials_file)
@@ -132,8 +149,11 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
         file: cfg.file.clone(),
         limits: cfg.limits.clone(),
     });
-    serve(listener, state, shutdown_signal(), Duration::from_secs(10)).await;
+    serve(listener, state, shutdown, Duration::from_secs(10)).await;
     background.abort();
+    if let Some(task) = invalidations {
+        task.abort();
+    }
     scheduler.abort();
     let _ = scheduler.await;
     usage_flusher.abort();

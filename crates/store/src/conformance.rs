@@ -1,4 +1,8 @@
-//! The store conformance suite. Every backend runs [`run_all`] against a fresh, empty store.
+//! The conformance suite every backend passes, SQLite and PostgreSQL alike.
+//!
+//! - Store: [`run_all`] against a fresh, empty store; [`invalidations`] for backends shared by
+//!   several nodes (two instances on one database).
+//! - Audit: [`audit::run_all`] with a harness that makes fresh backends and can tamper with them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -43,6 +47,7 @@ pub fn sample_key(acct: &str, reg: &str) -> KeyRecord {
             wrapped: vec![1, 2, 3],
             created: Timestamp(1),
             rotation: None,
+            public_key: None,
         }],
         current_material: Some(id),
         tags: vec![Tag {
@@ -67,6 +72,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     aliases(&*store).await;
     grants(&*store).await;
     usage_due_and_purge(&*store).await;
+    races(store.clone()).await;
 }
 
 async fn aliases(s: &dyn Store) {
@@ -520,4 +526,795 @@ async fn concurrent_updates(s: Arc<dyn Store>) {
     }
     let end = s.get_key(&k.region, &k.key_id).await.unwrap().unwrap();
     assert_eq!(end.description, "80", "no lost updates");
+}
+
+/// For a backend with an invalidation feed (several nodes on one database): every committed
+/// write that changes state nodes cache is announced — heard through `listener`, a second
+/// instance of the store on the same database (another node), after writes through `writer`.
+pub async fn invalidations(writer: Arc<dyn Store>, listener: Arc<dyn Store>) {
+    use tresor_kms::store::Invalidation;
+    let mut feed = listener
+        .subscribe_invalidations()
+        .expect("a shared backend has an invalidation feed");
+    // The feed announces `All` once it listens: before that, announcements could be missed.
+    expect_announcement(&mut feed, "feed is live", |i| *i == Invalidation::All).await;
+
+    let mut p =
+        PrincipalRecord::from_arn("arn:aws:iam::161616161616:user/inv", Timestamp(5)).unwrap();
+    p.principal_id = "AIDAINV".into();
+    writer.upsert_principal(&p).await.unwrap();
+    expect_announcement(&mut feed, "principal", |i| {
+        *i == Invalidation::Principal { arn: p.arn.clone() }
+    })
+    .await;
+    let ak = AccessKeyRecord {
+        access_key_id: "AKIAINVALIDATE".into(),
+        principal_arn: p.arn.clone(),
+        wrapped_secret: vec![1; 60],
+        session_name: None,
+        enabled: true,
+        created: Timestamp(6),
+    };
+    writer.upsert_access_key(&ak).await.unwrap();
+    expect_announcement(&mut feed, "access key", |i| {
+        *i == Invalidation::AccessKey {
+            access_key_id: "AKIAINVALIDATE".into(),
+        }
+    })
+    .await;
+
+    let k1 = sample_key("161616161616", "us-east-1");
+    let k2 = sample_key("161616161616", "us-east-1");
+    writer.insert_key(&k1).await.unwrap();
+    writer.insert_key(&k2).await.unwrap();
+    let is_key = |k: &KeyRecord| {
+        let want = Invalidation::Key {
+            region: k.region.clone(),
+            key_id: k.key_id,
+        };
+        move |i: &Invalidation| *i == want
+    };
+    let mut rec = writer
+        .get_key(&k1.region, &k1.key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    rec.state = KeyState::Disabled;
+    writer.update_key(&rec).await.unwrap();
+    expect_announcement(&mut feed, "key update", is_key(&k1)).await;
+
+    let alias = AliasRecord {
+        account: k1.account.clone(),
+        region: k1.region.clone(),
+        name: "alias/announced".into(),
+        target_key_id: k1.key_id,
+        created: Timestamp(1),
+        updated: Timestamp(1),
+    };
+    writer.create_alias(&alias).await.unwrap();
+    expect_announcement(&mut feed, "alias creation", is_key(&k1)).await;
+    writer
+        .update_alias(&AliasRecord {
+            target_key_id: k2.key_id,
+            ..alias.clone()
+        })
+        .await
+        .unwrap();
+    // Both the old and the new target lose their alias list.
+    expect_announcement(&mut feed, "alias update (old target)", is_key(&k1)).await;
+    expect_announcement(&mut feed, "alias update (new target)", is_key(&k2)).await;
+    assert!(
+        writer
+            .delete_alias(&alias.account, &alias.region, &alias.name)
+            .await
+            .unwrap()
+    );
+    expect_announcement(&mut feed, "alias deletion", is_key(&k2)).await;
+
+    let g = sample_grant(&k1, &"a".repeat(64), None);
+    writer.insert_grant(&g, Some("announce")).await.unwrap();
+    expect_announcement(&mut feed, "grant creation", is_key(&k1)).await;
+    assert!(
+        writer
+            .delete_grant(&k1.region, &k1.key_id, &g.grant_id)
+            .await
+            .unwrap()
+    );
+    expect_announcement(&mut feed, "grant revocation", is_key(&k1)).await;
+
+    let rec = writer
+        .get_key(&k1.region, &k1.key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    writer
+        .purge_key(&k1.region, &k1.key_id, rec.version)
+        .await
+        .unwrap();
+    expect_announcement(&mut feed, "key deletion", is_key(&k1)).await;
+}
+
+/// Waits (bounded) for an announcement matching `want`, skipping others.
+async fn expect_announcement(
+    feed: &mut tokio::sync::broadcast::Receiver<tresor_kms::store::Invalidation>,
+    what: &str,
+    want: impl Fn(&tresor_kms::store::Invalidation) -> bool,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    // A guard against a feed that never delivers, not a latency assertion.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, feed.recv()).await {
+            Ok(Ok(i)) if want(&i) => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(RecvError::Lagged(_))) => panic!("{what}: the subscriber lagged"),
+            Ok(Err(RecvError::Closed)) => panic!("{what}: the feed closed"),
+            Err(_) => panic!("{what}: no announcement within 30 s"),
+        }
+    }
+}
+
+/// The audit-backend conformance section: what every [`AuditBackend`] must do, driven through
+/// the group-commit writer, verification, lookups and pruning of `tresor_kms::audit_log`.
+pub mod audit {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tresor_crypto::Ed25519Signer;
+    use tresor_kms::audit::{AuditEvent, AuditResource, AuditSink};
+    use tresor_kms::audit_log::{
+        AuditBackend, AuditQuery, AuditRecord, AuditWriterConfig, GroupCommitAuditSink, Signed,
+        prune, verify,
+    };
+    use tresor_kms::clock::ManualClock;
+    use tresor_kms::store::StoreError;
+    use tresor_kms::types::Timestamp;
+
+    /// Runs SQL against the tables of the backend it was made with (to tamper with them).
+    #[async_trait]
+    pub trait Tamper: Send + Sync {
+        async fn sql(&self, statements: &str);
+    }
+
+    /// Makes fresh, empty audit backends (each its own file, database or schema).
+    #[async_trait]
+    pub trait AuditHarness: Send + Sync {
+        async fn fresh(&self) -> (Arc<dyn AuditBackend>, Box<dyn Tamper>);
+    }
+
+    pub const T0: i64 = 1_700_000_000;
+
+    /// A record of account 111122223333; every fifth is an AccessDenied failure; resources cycle
+    /// through three keys.
+    pub fn event(i: u64, name: &str, t_secs: i64) -> AuditEvent {
+        AuditEvent {
+            event_version: "1.11",
+            user_identity: serde_json::json!({"type": "IAMUser", "principalId": "AIDAX", "arn": "arn:aws:iam::111122223333:user/alice", "accountId": "111122223333", "accessKeyId": "AKIAX", "userName": "alice"}),
+            event_time: Timestamp::from_unix_seconds(t_secs).to_iso8601_seconds(),
+            event_source: "kms.amazonaws.com",
+            event_name: name.to_owned(),
+            aws_region: "us-east-1".into(),
+            source_ip_address: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            error_code: i
+                .is_multiple_of(5)
+                .then(|| "AccessDeniedException".to_owned()),
+            error_message: None,
+            request_parameters: Some(serde_json::json!({"n": i})),
+            response_elements: None,
+            additional_event_data: None,
+            request_id: format!("req-{i}"),
+            event_id: format!("evt-{i}"),
+            read_only: true,
+            resources: vec![AuditResource {
+                account_id: "111122223333".into(),
+                resource_type: "AWS::KMS::Key",
+                arn: format!("arn:aws:kms:us-east-1:111122223333:key/k{}", i % 3),
+            }],
+            event_type: "AwsApiCall",
+            service_event_details: None,
+            management_event: true,
+            recipient_account_id: "111122223333".into(),
+            shared_event_id: None,
+            event_category: "Management",
+            event_time_millis: t_secs * 1000,
+        }
+    }
+
+    pub struct Log {
+        pub backend: Arc<dyn AuditBackend>,
+        pub tamper: Box<dyn Tamper>,
+        pub signer: Arc<Ed25519Signer>,
+        pub clock: Arc<ManualClock>,
+    }
+
+    fn writer_config(chain: &str, digest_every: u64) -> AuditWriterConfig {
+        AuditWriterConfig {
+            chain: chain.to_owned(),
+            digest_every_records: digest_every,
+            digest_every_millis: i64::MAX,
+            ..Default::default()
+        }
+    }
+
+    /// How records are handed to the writer.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Callers {
+        /// One call after the other: record `i` gets seq `i` (checks that tamper with a given
+        /// record or rely on time order).
+        InOrder,
+        /// All at once: the writer commits them in groups, in no particular order.
+        Concurrent,
+    }
+
+    /// Writes records `first..=last` (event time `T0 + i`) through a group-commit writer of `chain`.
+    pub async fn write(
+        backend: Arc<dyn AuditBackend>,
+        signer: Arc<Ed25519Signer>,
+        clock: Arc<ManualClock>,
+        chain: &str,
+        range: std::ops::RangeInclusive<u64>,
+        digest_every: u64,
+        callers: Callers,
+    ) {
+        let (sink, writer) =
+            GroupCommitAuditSink::start(backend, signer, clock, writer_config(chain, digest_every))
+                .await
+                .unwrap();
+        let sink = Arc::new(sink);
+        match callers {
+            Callers::InOrder => {
+                for i in range {
+                    sink.record(event(i, "Decrypt", T0 + i as i64))
+                        .await
+                        .unwrap();
+                }
+            }
+            Callers::Concurrent => {
+                // Each call returns only after the group commit that holds its record.
+                let mut tasks = Vec::new();
+                for i in range {
+                    let sink = sink.clone();
+                    tasks.push(tokio::spawn(async move {
+                        sink.record(event(i, "Decrypt", T0 + i as i64)).await
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap().unwrap();
+                }
+            }
+        }
+        drop(sink);
+        writer.await.unwrap();
+    }
+
+    /// A fresh log holding records 1..=n, record `i` at seq `i`.
+    pub async fn log_with(h: &dyn AuditHarness, n: u64, digest_every: u64) -> Log {
+        log_written(h, n, digest_every, Callers::InOrder).await
+    }
+
+    async fn log_written(h: &dyn AuditHarness, n: u64, digest_every: u64, callers: Callers) -> Log {
+        let (backend, tamper) = h.fresh().await;
+        let signer = Arc::new(Ed25519Signer::generate().unwrap());
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)));
+        write(
+            backend.clone(),
+            signer.clone(),
+            clock.clone(),
+            "main",
+            1..=n,
+            digest_every,
+            callers,
+        )
+        .await;
+        Log {
+            backend,
+            tamper,
+            signer,
+            clock,
+        }
+    }
+
+    pub async fn problems(log: &Log) -> Vec<String> {
+        let report = verify(&*log.backend, &log.signer.public_key())
+            .await
+            .unwrap();
+        assert_eq!(
+            report.ok,
+            report.chains.iter().all(|c| c.problems.is_empty())
+        );
+        report.chains.into_iter().flat_map(|c| c.problems).collect()
+    }
+
+    /// Runs every audit check; panics with the failing check's name.
+    pub async fn run_all(h: &dyn AuditHarness) {
+        intact_log_verifies_and_every_record_is_there(h).await;
+        a_modified_record_is_detected(h).await;
+        a_modified_query_column_is_detected(h).await;
+        a_deleted_record_is_detected(h).await;
+        an_inserted_record_is_detected(h).await;
+        reordered_records_are_detected(h).await;
+        a_truncated_tail_is_detected(h).await;
+        a_forged_head_is_detected(h).await;
+        lookups_filter_and_page_newest_first(h).await;
+        pruning_keeps_the_rest_verifiable(h).await;
+        the_chain_resumes_after_a_restart(h).await;
+        concurrent_writers_keep_their_own_chains(h).await;
+        the_writer_resyncs_after_an_append_of_unknown_outcome(h).await;
+    }
+
+    pub async fn intact_log_verifies_and_every_record_is_there(h: &dyn AuditHarness) {
+        let log = log_written(h, 200, 50, Callers::Concurrent).await;
+        assert_eq!(problems(&log).await, Vec::<String>::new());
+        let report = verify(&*log.backend, &log.signer.public_key())
+            .await
+            .unwrap();
+        assert_eq!(report.chains[0].records, 200);
+        assert_eq!(report.chains[0].head_seq, Some(200));
+        assert!(
+            report.chains[0].digests >= 1,
+            "digests are taken at commit boundaries"
+        );
+        // Verification with another public key fails.
+        let other = Ed25519Signer::generate().unwrap();
+        assert!(!verify(&*log.backend, &other.public_key()).await.unwrap().ok);
+    }
+
+    pub async fn a_modified_record_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 5).await;
+        log.tamper
+            .sql(
+                "UPDATE audit_records SET json = replace(json, '\"n\":7', '\"n\":8') WHERE seq = 7",
+            )
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter().any(|m| m.contains("record 7 was modified")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn a_modified_query_column_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 5).await;
+        log.tamper
+            .sql("UPDATE audit_records SET error_code = NULL WHERE seq = 10")
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter().any(|m| m.contains("record 10's query columns")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn a_deleted_record_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 5).await;
+        log.tamper
+            .sql("DELETE FROM audit_records WHERE seq = 9")
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter().any(|m| m.contains("records 9..9 are missing")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn an_inserted_record_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 5).await;
+        // Shift records 11.. up by one and insert a forged record 11 (a copy of 10).
+        log.tamper
+            .sql(
+                "UPDATE audit_records SET seq = seq + 1000 WHERE seq > 10;
+                 UPDATE audit_records SET seq = seq - 999 WHERE seq > 1000;
+                 INSERT INTO audit_records SELECT chain, 11, hash, hash, event_time, event_name, account, region, principal_arn,
+                     username, access_key_id, error_code, read_only, 'forged', request_id, resources, json FROM audit_records WHERE seq = 10;",
+            )
+            .await;
+        let p = problems(&log).await;
+        assert!(!p.is_empty(), "an inserted record must be detected");
+        assert!(
+            p.iter().any(|m| m.contains("does not link")
+                || m.contains("modified")
+                || m.contains("follow the signed head")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn reordered_records_are_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 5).await;
+        log.tamper
+            .sql(
+                "UPDATE audit_records SET seq = -1 WHERE seq = 4;
+                 UPDATE audit_records SET seq = 4 WHERE seq = 5;
+                 UPDATE audit_records SET seq = 5 WHERE seq = -1;",
+            )
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter()
+                .any(|m| m.contains("record 4") || m.contains("record 5")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn a_truncated_tail_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 1000).await;
+        log.tamper
+            .sql("DELETE FROM audit_records WHERE seq > 17")
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter()
+                .any(|m| m.contains("records 18..20 at the end are missing")),
+            "{p:?}"
+        );
+    }
+
+    pub async fn a_forged_head_is_detected(h: &dyn AuditHarness) {
+        let log = log_with(h, 20, 1000).await;
+        log.tamper
+            .sql("DELETE FROM audit_records WHERE seq > 17; UPDATE audit_heads SET seq = 17")
+            .await;
+        let p = problems(&log).await;
+        assert!(
+            p.iter()
+                .any(|m| m.contains("signature is invalid") || m.contains("does not match")),
+            "{p:?}"
+        );
+    }
+
+    async fn lookup(backend: &dyn AuditBackend, q: AuditQuery) -> Vec<AuditRecord> {
+        backend.lookup(&q).await.unwrap()
+    }
+
+    pub async fn lookups_filter_and_page_newest_first(h: &dyn AuditHarness) {
+        let log = log_with(h, 30, 10).await;
+        let b = &*log.backend;
+        let all = lookup(
+            b,
+            AuditQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(all.len(), 30);
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].index.event_time_millis >= w[1].index.event_time_millis),
+            "newest first"
+        );
+        let key0 = lookup(
+            b,
+            AuditQuery {
+                resource_arn: Some("arn:aws:kms:us-east-1:111122223333:key/k0".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(key0.len(), 10);
+        let denied = lookup(
+            b,
+            AuditQuery {
+                error_code: Some("AccessDeniedException".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(denied.len(), 6);
+        let window = lookup(
+            b,
+            AuditQuery {
+                start_millis: Some((T0 + 11) * 1000),
+                end_millis: Some((T0 + 20) * 1000),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(window.len(), 10);
+        let by_event = lookup(
+            b,
+            AuditQuery {
+                event_id: Some("evt-7".into()),
+                read_only: Some(true),
+                account: Some("111122223333".into()),
+                region: Some("us-east-1".into()),
+                event_name: Some("Decrypt".into()),
+                username: Some("alice".into()),
+                access_key_id: Some("AKIAX".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(by_event.len(), 1);
+        assert_eq!(by_event[0].seq, 7);
+        assert_eq!(by_event[0].index.resources.len(), 1);
+        let seen = page_all(b, 7).await;
+        assert_eq!(
+            seen.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            (1..=30).collect::<Vec<_>>()
+        );
+        let by_principal = lookup(
+            b,
+            AuditQuery {
+                principal_arn: Some("arn:aws:iam::111122223333:user/bob".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(by_principal.is_empty());
+    }
+
+    /// Every record, paged `page` at a time: (chain, seq), sorted, duplicates kept.
+    async fn page_all(b: &dyn AuditBackend, page: usize) -> Vec<(String, u64)> {
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let got = lookup(
+                b,
+                AuditQuery {
+                    before: before.clone(),
+                    limit: page,
+                    ..Default::default()
+                },
+            )
+            .await;
+            let Some(last) = got.last() else { break };
+            before = Some((last.index.event_time_millis, last.chain.clone(), last.seq));
+            seen.extend(got.into_iter().map(|r| (r.chain, r.seq)));
+        }
+        seen.sort();
+        seen
+    }
+
+    pub async fn pruning_keeps_the_rest_verifiable(h: &dyn AuditHarness) {
+        let log = log_with(h, 40, 10).await;
+        // Records 1..=25 are older than t0+26.
+        let removed = prune(&*log.backend, &log.signer, "main", (T0 + 26) * 1000, 0)
+            .await
+            .unwrap();
+        assert_eq!(removed, 25);
+        assert_eq!(problems(&log).await, Vec::<String>::new());
+        let report = verify(&*log.backend, &log.signer.public_key())
+            .await
+            .unwrap();
+        assert_eq!(report.chains[0].first_seq, Some(26));
+        // Deleting the first kept record is still detected.
+        log.tamper
+            .sql("DELETE FROM audit_records WHERE seq = 26")
+            .await;
+        assert!(!problems(&log).await.is_empty());
+    }
+
+    pub async fn the_chain_resumes_after_a_restart(h: &dyn AuditHarness) {
+        let log = log_with(h, 10, 1000).await;
+        write(
+            log.backend.clone(),
+            log.signer.clone(),
+            log.clock.clone(),
+            "main",
+            11..=11,
+            1000,
+            Callers::InOrder,
+        )
+        .await;
+        let report = verify(&*log.backend, &log.signer.public_key())
+            .await
+            .unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.chains[0].records, 11);
+        assert_eq!(log.backend.records("main", 0, 100).await.unwrap().len(), 11);
+    }
+
+    /// Two writers (nodes) on one backend, each with its own chain, at the same time: both
+    /// chains complete and verifiable; lookups and paging see every record once.
+    pub async fn concurrent_writers_keep_their_own_chains(h: &dyn AuditHarness) {
+        let (backend, _tamper) = h.fresh().await;
+        let signer = Arc::new(Ed25519Signer::generate().unwrap());
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)));
+        let a = write(
+            backend.clone(),
+            signer.clone(),
+            clock.clone(),
+            "node-a",
+            1..=150,
+            40,
+            Callers::Concurrent,
+        );
+        let b = write(
+            backend.clone(),
+            signer.clone(),
+            clock.clone(),
+            "node-b",
+            1..=150,
+            40,
+            Callers::Concurrent,
+        );
+        tokio::join!(a, b);
+        let report = verify(&*backend, &signer.public_key()).await.unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(
+            report
+                .chains
+                .iter()
+                .map(|c| (c.chain.as_str(), c.records, c.head_seq))
+                .collect::<Vec<_>>(),
+            [("node-a", 150, Some(150)), ("node-b", 150, Some(150))]
+        );
+        assert_eq!(backend.chains().await.unwrap(), ["node-a", "node-b"]);
+        let seen = page_all(&*backend, 13).await;
+        assert_eq!(seen.len(), 300, "every record of both chains, once");
+        let mut dedup = seen.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 300);
+    }
+
+    /// A backend whose first append commits but reports a failure (the connection was lost
+    /// after the commit): the writer must not fork or stall the chain.
+    struct LostAck {
+        inner: Arc<dyn AuditBackend>,
+        armed: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl AuditBackend for LostAck {
+        async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
+            self.inner.head(chain).await
+        }
+        async fn append(
+            &self,
+            records: &[AuditRecord],
+            head: &Signed,
+            digest: Option<&Signed>,
+        ) -> Result<(), StoreError> {
+            self.inner.append(records, head, digest).await?;
+            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable(
+                    "connection lost after commit".into(),
+                ));
+            }
+            Ok(())
+        }
+        async fn chains(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.chains().await
+        }
+        async fn anchor(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
+            self.inner.anchor(chain).await
+        }
+        async fn digests(&self, chain: &str) -> Result<Vec<Signed>, StoreError> {
+            self.inner.digests(chain).await
+        }
+        async fn records(
+            &self,
+            chain: &str,
+            after_seq: u64,
+            limit: usize,
+        ) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.records(chain, after_seq, limit).await
+        }
+        async fn lookup(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.lookup(query).await
+        }
+        async fn prune(
+            &self,
+            chain: &str,
+            through_seq: u64,
+            anchor: &Signed,
+        ) -> Result<u64, StoreError> {
+            self.inner.prune(chain, through_seq, anchor).await
+        }
+        async fn last_seq_before(
+            &self,
+            chain: &str,
+            before_millis: i64,
+        ) -> Result<Option<u64>, StoreError> {
+            self.inner.last_seq_before(chain, before_millis).await
+        }
+    }
+
+    pub async fn the_writer_resyncs_after_an_append_of_unknown_outcome(h: &dyn AuditHarness) {
+        let (inner, _tamper) = h.fresh().await;
+        let backend = Arc::new(LostAck {
+            inner: inner.clone(),
+            armed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let signer = Arc::new(Ed25519Signer::generate().unwrap());
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)));
+        let (sink, writer) = GroupCommitAuditSink::start(
+            backend.clone(),
+            signer.clone(),
+            clock,
+            writer_config("main", 1000),
+        )
+        .await
+        .unwrap();
+        sink.record(event(1, "Encrypt", T0 + 1)).await.unwrap();
+        backend
+            .armed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            sink.record(event(2, "Encrypt", T0 + 2)).await.is_err(),
+            "the caller of an in-doubt commit is failed"
+        );
+        sink.record(event(3, "Encrypt", T0 + 3)).await.unwrap();
+        sink.record(event(4, "Encrypt", T0 + 4)).await.unwrap();
+        drop(sink);
+        writer.await.unwrap();
+        let report = verify(&*inner, &signer.public_key()).await.unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(
+            report.chains[0].records, 4,
+            "the in-doubt record was committed"
+        );
+    }
+}
+
+/// Races between nodes are decided by the store: of concurrent inserts of one key id, one alias
+/// name or one grant idempotency token exactly one wins and the others see it; concurrent
+/// first writes of a meta value agree on one value.
+/// What one racer got: key insert, alias insert, grant id, meta value.
+type RaceOutcome = (
+    Result<(), StoreError>,
+    Result<(), StoreError>,
+    String,
+    String,
+);
+
+async fn races(s: Arc<dyn Store>) {
+    let k = sample_key("171717171717", "us-east-1");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (s, k) = (s.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = s.insert_key(&k).await;
+            let alias = s
+                .create_alias(&AliasRecord {
+                    account: k.account.clone(),
+                    region: k.region.clone(),
+                    name: "alias/contended".into(),
+                    target_key_id: k.key_id,
+                    created: Timestamp(i),
+                    updated: Timestamp(i),
+                })
+                .await;
+            let grant = s
+                .insert_grant(
+                    &sample_grant(&k, &format!("{i:064x}"), None),
+                    Some("same-name-same-properties"),
+                )
+                .await
+                .unwrap();
+            let meta = s
+                .put_meta_if_absent("contended", &i.to_string())
+                .await
+                .unwrap();
+            (key, alias, grant.grant_id, meta)
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let wins = |f: &dyn Fn(&RaceOutcome) -> bool| results.iter().filter(|r| f(r)).count();
+    assert_eq!(wins(&|r| r.0.is_ok()), 1, "one key insert wins");
+    assert_eq!(
+        wins(&|r| matches!(r.0, Err(StoreError::Conflict(_)))),
+        7,
+        "the others conflict"
+    );
+    assert_eq!(wins(&|r| r.1.is_ok()), 1, "one alias insert wins");
+    assert_eq!(
+        wins(&|r| matches!(r.1, Err(StoreError::Conflict(_)))),
+        7,
+        "the other alias inserts conflict"
+    );
+    let grant_ids: std::collections::BTreeSet<_> = results.iter().map(|r| r.2.clone()).collect();
+    assert_eq!(grant_ids.len(), 1, "one grant for one idempotency token");
+    assert_eq!(s.count_grants(&k.region, &k.key_id).await.unwrap(), 1);
+    let metas: std::collections::BTreeSet<_> = results.iter().map(|r| r.3.clone()).collect();
+    assert_eq!(metas.len(), 1, "every writer sees the first value");
 }

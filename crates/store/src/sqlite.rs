@@ -879,4 +879,13 @@ impl Store for SqliteStore {
             .await?;
         docs.iter().map(|d| from_doc(d)).collect()
     }
+
+    /// None: one process owns the SQLite file, so there is no other node to hear from. The core
+    /// invalidates its caches after its own writes; writes by another process on the same file
+    /// (`tresor admin` while the server runs) are seen within the caches' one-second TTL.
+    fn subscribe_invalidations(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<tresor_kms::store::Invalidation>> {
+        None
+    }
 }

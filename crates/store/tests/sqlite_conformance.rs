@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tresor_kms::store::Store;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_passes_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -10,8 +12,14 @@ async fn sqlite_passes_conformance_suite() {
 }
 
 #[tokio::test]
+async fn sqlite_has_no_invalidation_feed_because_it_has_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tresor_store::SqliteStore::open(&dir.path().join("tresor.db")).unwrap();
+    assert!(store.subscribe_invalidations().is_none());
+}
+
+#[tokio::test]
 async fn sqlite_reopen_keeps_data_and_schema() {
-    use tresor_kms::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tresor.db");
     let k = tresor_store::conformance::sample_key("111122223333", "us-east-1");

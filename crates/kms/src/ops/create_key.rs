@@ -234,10 +234,17 @@ impl Operation for CreateKey {
                 "Origin {origin} is not supported by this server."
             )));
         }
-        if key_spec != KeySpec::SymmetricDefault {
-            // AWS-DEVIATION: asymmetric and HMAC keys are not supported yet.
+        if key_spec == KeySpec::Sm2 {
+            // AWS-DEVIATION (unverified text): SM2 keys exist in AWS China Regions only.
+            return Err(KmsError::UnsupportedOperation(
+                "KeySpec SM2 is not supported by this server (AWS offers it in China Regions only)."
+                    .to_owned(),
+            ));
+        }
+        if key_spec != KeySpec::SymmetricDefault && origin == Origin::External {
+            // AWS-DEVIATION: imported key material exists for symmetric keys only.
             return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {key_spec} is not supported by this server yet."
+                "Origin EXTERNAL with KeySpec {key_spec} is not supported by this server."
             )));
         }
         if self.multi_region == Some(true) {
@@ -303,10 +310,39 @@ impl Operation for CreateKey {
             )));
         }
 
+        // Asymmetric and HMAC key pairs are generated on a blocking thread: RSA key generation
+        // takes up to seconds and must not stall other requests.
+        let generated = if key_spec == KeySpec::SymmetricDefault {
+            None
+        } else {
+            let material = tokio::task::spawn_blocking(move || {
+                crate::asymmetric::generate(key_spec, key_usage)
+            })
+            .await
+            .map_err(KmsError::internal)??;
+            Some(material)
+        };
         let now = kms.clock.now();
         // EXTERNAL keys start without material, waiting for ImportKeyMaterial.
         let (state, materials, current_material) = if origin == Origin::External {
             (KeyState::PendingImport, Vec::new(), None)
+        } else if let Some(generated) = generated {
+            let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
+            let wrapped = kms
+                .root
+                .wrap(
+                    &material_wrap_purpose(&arn, &material_id),
+                    generated.secret.expose(),
+                )
+                .map_err(KmsError::internal)?;
+            let only = MaterialRecord {
+                id: material_id,
+                wrapped,
+                created: now,
+                rotation: None,
+                public_key: generated.public_key,
+            };
+            (KeyState::Enabled, vec![only], Some(material_id))
         } else {
             let material = SymmetricKeyMaterial::generate().map_err(KmsError::internal)?;
             let material_id = KeyMaterialId::random().map_err(KmsError::internal)?;
@@ -322,6 +358,7 @@ impl Operation for CreateKey {
                 wrapped,
                 created: now,
                 rotation: None,
+                public_key: None,
             };
             (KeyState::Enabled, vec![first], Some(material_id))
         };
@@ -377,6 +414,24 @@ pub(crate) fn audit_key_metadata(m: &KeyMetadata) -> Value {
     if let (Some(algs), Some(obj)) = (&m.encryption_algorithms, v.as_object_mut()) {
         obj.insert(
             "encryptionAlgorithms".into(),
+            json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        );
+    }
+    if let (Some(algs), Some(obj)) = (&m.signing_algorithms, v.as_object_mut()) {
+        obj.insert(
+            "signingAlgorithms".into(),
+            json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        );
+    }
+    if let (Some(algs), Some(obj)) = (&m.mac_algorithms, v.as_object_mut()) {
+        obj.insert(
+            "macAlgorithms".into(),
+            json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        );
+    }
+    if let (Some(algs), Some(obj)) = (&m.key_agreement_algorithms, v.as_object_mut()) {
+        obj.insert(
+            "keyAgreementAlgorithms".into(),
             json!(algs.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
         );
     }

@@ -34,7 +34,9 @@ pub struct DecryptOutput {
     pub key_id: String,
     pub plaintext: SecretBlob,
     pub encryption_algorithm: EncryptionAlgorithm,
-    pub key_material_id: String,
+    /// Symmetric keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
 }
 
 /// The `Recipient` parameter needs a Nitro attestation document, which Tresor cannot verify.
@@ -94,6 +96,50 @@ impl Operation for Decrypt {
                 .as_deref()
                 .unwrap_or_default()
                 .contains(&DryRunModifier::IgnoreCiphertext);
+        // Asymmetric ciphertexts are raw RSAES-OAEP output: the caller names the key. Requests
+        // that name a key and look asymmetric are resolved first; symmetric keys continue below.
+        // AWS-DEVIATION (unverified): for such requests the key is authorized before the
+        // ciphertext is examined.
+        if let Some(key_id) = self.key_id.as_deref() {
+            let blob = self.ciphertext_blob.as_ref().map(|b| b.0.as_slice());
+            if may_be_asymmetric(blob, self.encryption_algorithm, ignore_ciphertext) {
+                let access = crate::authz::Access::new("Decrypt")
+                    .context(&ec)
+                    .tokens(&tokens)
+                    .with_str(
+                        "kms:EncryptionAlgorithm",
+                        algorithm_name(self.encryption_algorithm),
+                    );
+                let opened = open_asymmetric(
+                    kms,
+                    ctx,
+                    trail,
+                    key_id,
+                    "keyId",
+                    if ignore_ciphertext { None } else { blob },
+                    &ec,
+                    self.encryption_algorithm,
+                    access,
+                    KeyOp::Decrypt,
+                    "Decrypt",
+                )
+                .await?;
+                if let Some(opened) = opened {
+                    let Some(plaintext) = opened.plaintext else {
+                        return Err(KmsError::DryRunOperation);
+                    };
+                    if dry_run {
+                        return Err(KmsError::DryRunOperation);
+                    }
+                    return Ok(DecryptOutput {
+                        key_id: opened.key.arn.clone(),
+                        plaintext: SecretBlob(plaintext),
+                        encryption_algorithm: opened.algorithm,
+                        key_material_id: None,
+                    });
+                }
+            }
+        }
         if ignore_ciphertext {
             // Only authorization and key checks are tested.
             let key_id = self.key_id.as_deref().ok_or_else(|| {
@@ -142,7 +188,86 @@ impl Operation for Decrypt {
             key_id: opened.key.arn.clone(),
             plaintext: SecretBlob(opened.plaintext),
             encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-            key_material_id: opened.material_id.to_hex(),
+            key_material_id: Some(opened.material_id.to_hex()),
         })
     }
+}
+
+/// Whether a request that names a key may be an asymmetric decryption: an asymmetric
+/// algorithm, a ciphertext that is not a Tresor blob, or a dry run without ciphertext.
+pub(crate) fn may_be_asymmetric(
+    blob: Option<&[u8]>,
+    algorithm: Option<EncryptionAlgorithm>,
+    ignore_ciphertext: bool,
+) -> bool {
+    ignore_ciphertext
+        || matches!(
+            algorithm,
+            Some(
+                EncryptionAlgorithm::RsaesOaepSha1
+                    | EncryptionAlgorithm::RsaesOaepSha256
+                    | EncryptionAlgorithm::Sm2Pke
+            )
+        )
+        || blob.is_some_and(|b| tresor_crypto::blob::parse_header(b).is_err())
+}
+
+/// A ciphertext opened by [`open_asymmetric`].
+pub(crate) struct AsymmetricOpened {
+    pub key: std::sync::Arc<crate::kms::LoadedKey>,
+    /// `None` when no ciphertext was given (a dry run with `IGNORE_CIPHERTEXT`).
+    pub plaintext: Option<tresor_crypto::SecretBytes>,
+    pub algorithm: EncryptionAlgorithm,
+}
+
+/// The decrypt half of Decrypt and ReEncrypt for asymmetric (RSA) `ENCRYPT_DECRYPT` keys named
+/// by `key_id`: authorize `access`, check state, usage, algorithm (required: the
+/// `SYMMETRIC_DEFAULT` default is incompatible) and the absence of an encryption context, then
+/// RSAES-OAEP-decrypt `blob` (every failure is `InvalidCiphertextException`). `Ok(None)` when
+/// the key turns out to be a symmetric encryption key (the caller continues symmetrically).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn open_asymmetric(
+    kms: &Kms,
+    ctx: &CallContext,
+    trail: &mut Trail,
+    key_id: &str,
+    key_param: &str,
+    blob: Option<&[u8]>,
+    ec: &EncryptionContext,
+    algorithm: Option<EncryptionAlgorithm>,
+    access: crate::authz::Access<'_>,
+    op: KeyOp,
+    operation: &str,
+) -> Result<Option<AsymmetricOpened>, KmsError> {
+    let r = kms.resolve_for(ctx, key_id, true, access, trail).await?;
+    let record = &r.key.record;
+    if record.key_spec == crate::types::KeySpec::SymmetricDefault {
+        return Ok(None);
+    }
+    trail.set_param(key_param, r.key.arn.clone());
+    kms.check_state(op, &r.key)?;
+    crate::asymmetric::require_usage(
+        record,
+        &r.key.arn,
+        crate::types::KeyUsage::EncryptDecrypt,
+        operation,
+    )?;
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    let hash = crate::asymmetric::oaep_hash(algorithm)
+        .ok_or_else(|| crate::asymmetric::incompatible(algorithm.as_str(), record.key_spec))?;
+    super::encrypt::check_no_context_for_asymmetric(ec)?;
+    let plaintext = match blob {
+        None => None,
+        Some(blob) => Some(
+            r.key
+                .asymmetric_key()?
+                .oaep_decrypt(hash, blob)
+                .map_err(|_| KmsError::InvalidCiphertext)?,
+        ),
+    };
+    Ok(Some(AsymmetricOpened {
+        key: r.key,
+        plaintext,
+        algorithm,
+    }))
 }

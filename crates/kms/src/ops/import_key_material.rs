@@ -176,6 +176,7 @@ impl Operation for ImportKeyMaterial {
                     wrapped: wrapped.clone(),
                     created: now,
                     rotation: None,
+                    public_key: None,
                 });
             }
             k.current_material = Some(material_id);

@@ -25,6 +25,7 @@ pub mod create_key;
 pub mod decrypt;
 pub mod delete_alias;
 pub mod delete_imported_key_material;
+pub mod derive_shared_secret;
 pub mod describe_key;
 pub mod disable_key;
 pub mod disable_key_rotation;
@@ -32,12 +33,16 @@ pub mod enable_key;
 pub mod enable_key_rotation;
 pub mod encrypt;
 pub mod generate_data_key;
+pub mod generate_data_key_pair;
+pub mod generate_data_key_pair_without_plaintext;
 pub mod generate_data_key_without_plaintext;
+pub mod generate_mac;
 pub mod generate_random;
 pub mod get_key_last_usage;
 pub mod get_key_policy;
 pub mod get_key_rotation_status;
 pub mod get_parameters_for_import;
+pub mod get_public_key;
 pub mod import_key_material;
 pub mod list_aliases;
 pub mod list_grants;
@@ -50,10 +55,13 @@ pub mod re_encrypt;
 pub mod revoke_grant;
 pub mod rotate_key_on_demand;
 pub mod schedule_key_deletion;
+pub mod sign;
 pub mod tag_resource;
 pub mod untag_resource;
 pub mod update_alias;
 pub mod update_key_description;
+pub mod verify;
+pub mod verify_mac;
 
 /// A KMS operation.
 #[async_trait]
@@ -237,6 +245,12 @@ pub struct KeyMetadata {
     pub key_spec: KeySpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<crate::types::SigningAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<crate::types::MacAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<crate::types::KeyAgreementAlgorithm>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
@@ -270,11 +284,19 @@ impl KeyMetadata {
             key_manager: r.key_manager,
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,
-            encryption_algorithms: (r.key_usage == KeyUsage::EncryptDecrypt
-                && r.key_spec == KeySpec::SymmetricDefault)
-                .then(|| vec![EncryptionAlgorithm::SymmetricDefault]),
+            encryption_algorithms: crate::asymmetric::encryption_algorithms(
+                r.key_spec,
+                r.key_usage,
+            ),
+            signing_algorithms: crate::asymmetric::signing_algorithms(r.key_spec, r.key_usage),
+            mac_algorithms: crate::asymmetric::mac_algorithms(r.key_spec),
+            key_agreement_algorithms: crate::asymmetric::key_agreement_algorithms(r.key_usage),
             multi_region: false,
-            current_key_material_id: r.current_material.map(|m| m.to_hex()),
+            // Only keys that can rotate (symmetric encryption keys) report their material.
+            current_key_material_id: (r.key_spec == KeySpec::SymmetricDefault)
+                .then_some(r.current_material)
+                .flatten()
+                .map(|m| m.to_hex()),
         }
     }
 }

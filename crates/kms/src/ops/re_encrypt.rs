@@ -39,8 +39,12 @@ pub struct ReEncryptOutput {
     pub key_id: String,
     pub source_encryption_algorithm: EncryptionAlgorithm,
     pub destination_encryption_algorithm: EncryptionAlgorithm,
-    pub source_key_material_id: String,
-    pub destination_key_material_id: String,
+    /// Symmetric source keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<String>,
+    /// Symmetric destination keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<String>,
 }
 
 #[async_trait]
@@ -109,10 +113,14 @@ impl Operation for ReEncrypt {
             .await
             .ok()
             .map(|(_, id, _)| id);
-        let source_loc = match (&self.ciphertext_blob, &self.source_key_id) {
-            (Some(blob), _) => tresor_crypto::blob::parse_header(&blob.0)
-                .ok()
-                .map(|h| crate::types::KeyId(h.key_id)),
+        // The blob names its key; an asymmetric ciphertext does not, so SourceKeyId does.
+        let blob_key = self
+            .ciphertext_blob
+            .as_ref()
+            .and_then(|b| tresor_crypto::blob::parse_header(&b.0).ok())
+            .map(|h| crate::types::KeyId(h.key_id));
+        let source_loc = match (blob_key, &self.source_key_id) {
+            (Some(id), _) => Some(id),
             (None, Some(id)) => kms
                 .locate(ctx, id, true, "ReEncryptFrom")
                 .await
@@ -145,7 +153,36 @@ impl Operation for ReEncrypt {
                 .contains(&DryRunModifier::IgnoreCiphertext);
 
         // Destination first is not observable; source first matches the order AWS documents.
-        let source = if ignore_ciphertext {
+        let blob = self.ciphertext_blob.as_ref().map(|b| b.0.as_slice());
+        let asymmetric_source = match self.source_key_id.as_deref() {
+            Some(id)
+                if super::decrypt::may_be_asymmetric(
+                    blob,
+                    self.source_encryption_algorithm,
+                    ignore_ciphertext,
+                ) =>
+            {
+                super::decrypt::open_asymmetric(
+                    kms,
+                    ctx,
+                    trail,
+                    id,
+                    "sourceKeyId",
+                    if ignore_ciphertext { None } else { blob },
+                    &source_ec,
+                    self.source_encryption_algorithm,
+                    source_access(same_key),
+                    KeyOp::ReEncryptFrom,
+                    "ReEncrypt",
+                )
+                .await?
+            }
+            _ => None,
+        };
+        // (plaintext, source key ARN, source algorithm, source material id)
+        let source = if let Some(a) = asymmetric_source {
+            Some((a.plaintext, a.key.arn.clone(), a.algorithm, None))
+        } else if ignore_ciphertext {
             let key_id = self.source_key_id.as_deref().ok_or_else(|| {
                 KmsError::validation_plain(
                     "SourceKeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.",
@@ -162,46 +199,78 @@ impl Operation for ReEncrypt {
             let blob = self.ciphertext_blob.ok_or_else(|| {
                 KmsError::validation("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
             })?;
-            Some(
-                open(
-                    kms,
-                    ctx,
-                    &blob.0,
-                    self.source_key_id.as_deref(),
-                    &source_ec,
-                    self.source_encryption_algorithm,
-                    KeyOp::ReEncryptFrom,
-                    source_access(same_key),
-                    trail,
-                    false,
-                )
-                .await?,
+            let opened = open(
+                kms,
+                ctx,
+                &blob.0,
+                self.source_key_id.as_deref(),
+                &source_ec,
+                self.source_encryption_algorithm,
+                KeyOp::ReEncryptFrom,
+                source_access(same_key),
+                trail,
+                false,
             )
+            .await?;
+            Some((
+                Some(opened.plaintext),
+                opened.key.arn.clone(),
+                EncryptionAlgorithm::SymmetricDefault,
+                Some(opened.material_id),
+            ))
         };
         let dest = kms
             .resolve_for(ctx, &self.destination_key_id, true, dest_access, trail)
             .await?;
         kms.check_state(KeyOp::ReEncryptTo, &dest.key)?;
-        require_symmetric_encryption(&dest.key.record, &dest.key.arn, "ReEncrypt")?;
-        let dest_alg = check_symmetric_algorithm(self.destination_encryption_algorithm)?;
-        let Some(source) = source else {
+        let dest_asymmetric = crate::asymmetric::is_asymmetric_encryption(&dest.key.record);
+        let dest_alg = if dest_asymmetric {
+            let alg = self
+                .destination_encryption_algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+            crate::asymmetric::oaep_hash(alg).ok_or_else(|| {
+                crate::asymmetric::incompatible(alg.as_str(), dest.key.record.key_spec)
+            })?;
+            super::encrypt::check_no_context_for_asymmetric(&dest_ec)?;
+            alg
+        } else {
+            require_symmetric_encryption(&dest.key.record, &dest.key.arn, "ReEncrypt")?;
+            check_symmetric_algorithm(self.destination_encryption_algorithm)?
+        };
+        let Some((Some(plaintext), source_arn, source_alg, source_material)) = source else {
             return Err(KmsError::DryRunOperation);
         };
-        if dry_run {
-            return Err(KmsError::DryRunOperation);
+        let (blob, dest_material) = if dest_asymmetric {
+            let (ciphertext, _) = super::encrypt::encrypt_asymmetric(
+                &dest.key,
+                &dest_ec,
+                Some(dest_alg),
+                plaintext.expose(),
+                dry_run,
+            )?;
+            (ciphertext, None)
+        } else {
+            if dry_run {
+                return Err(KmsError::DryRunOperation);
+            }
+            let (blob, material) = seal(&dest.key, &dest_ec, plaintext.expose())?;
+            (blob, Some(material))
+        };
+        trail.set_param("sourceKeyId", source_arn.clone());
+        if let Some(m) = source_material {
+            trail.set_additional("sourceKeyMaterialId", m.to_hex());
         }
-        trail.set_param("sourceKeyId", source.key.arn.clone());
-        let (blob, dest_material) = seal(&dest.key, &dest_ec, source.plaintext.expose())?;
-        trail.set_additional("sourceKeyMaterialId", source.material_id.to_hex());
-        trail.set_additional("destinationKeyMaterialId", dest_material.to_hex());
+        if let Some(m) = dest_material {
+            trail.set_additional("destinationKeyMaterialId", m.to_hex());
+        }
         Ok(ReEncryptOutput {
             ciphertext_blob: Blob(blob),
-            source_key_id: source.key.arn.clone(),
+            source_key_id: source_arn,
             key_id: dest.key.arn.clone(),
-            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            source_encryption_algorithm: source_alg,
             destination_encryption_algorithm: dest_alg,
-            source_key_material_id: source.material_id.to_hex(),
-            destination_key_material_id: dest_material.to_hex(),
+            source_key_material_id: source_material.map(|m| m.to_hex()),
+            destination_key_material_id: dest_material.map(|m| m.to_hex()),
         })
     }
 }

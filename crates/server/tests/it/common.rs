@@ -573,3 +573,128 @@ pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+impl Server {
+    /// A fresh server with [`default_config`] whose process gets extra environment variables
+    /// (e.g. `TOKIO_WORKER_THREADS=1`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let config_path = tmp.path().join("tresor.toml");
+        std::fs::write(&config_path, default_config()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--config")
+            .arg(&config_path)
+            .env("TRESOR_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tresor");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let endpoint = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("tresor did not report its address");
+            lines.push(line.clone());
+            if let Some(addr) = line.strip_prefix("tresor: listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        Server {
+            child: Some(child),
+            endpoint,
+            data_dir,
+            stdout_lines: lines,
+            _tmp: Some(tmp),
+        }
+    }
+}
+
+/// Creates a key of `spec` with `usage` and returns its metadata.
+pub async fn create_key_of(
+    kms: &aws_sdk_kms::Client,
+    spec: aws_sdk_kms::types::KeySpec,
+    usage: aws_sdk_kms::types::KeyUsageType,
+) -> aws_sdk_kms::types::KeyMetadata {
+    kms.create_key()
+        .key_spec(spec)
+        .key_usage(usage)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .expect("CreateKey returns KeyMetadata")
+}
+
+/// Runs the `openssl` command line tool in `dir` and returns its stdout; panics on failure.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command line tool is needed for interoperability tests");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs `openssl` and returns whether it exited successfully (for verifications expected to fail).
+pub fn openssl_ok(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command line tool is needed for interoperability tests")
+        .status
+        .success()
+}
+
+/// A server on `data_dir` (kept by the caller) with [`default_config`] whose keys and audit log
+/// live in the PostgreSQL database `store_url` (`--store`), plus extra `serve` flags.
+pub fn start_with_store(data_dir: &Path, store_url: &str, extra_args: &[&str]) -> Server {
+    let mut args = vec!["--store", store_url];
+    args.extend_from_slice(extra_args);
+    Server::start_in(data_dir, &default_config(), &args)
+}
+
+/// Runs `tresor <args> --data-dir <data_dir> --store <store_url>`: (success, stdout, stderr).
+pub fn tresor_with_store(
+    args: &[&str],
+    data_dir: &Path,
+    store_url: &str,
+) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--store")
+        .arg(store_url)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

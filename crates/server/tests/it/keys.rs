@@ -267,18 +267,21 @@ async fn create_key_usage_and_spec_rules() {
     );
     let before = list_all_keys(&kms, None).await.len();
 
-    // AWS-DEVIATION: non-symmetric keys, custom key store origins and multi-Region keys are not
-    // supported yet (Origin EXTERNAL is: see lifecycle.rs).
+    // AWS-DEVIATION: custom key store origins, multi-Region keys, SM2 and imported asymmetric or
+    // HMAC material are not supported (Origin EXTERNAL is for symmetric keys: see lifecycle.rs;
+    // asymmetric and HMAC keys: see asymmetric.rs).
     let unsupported = [
         kms.create_key()
-            .key_spec(KeySpec::Rsa2048)
-            .key_usage(KeyUsageType::EncryptDecrypt),
-        kms.create_key()
-            .key_spec(KeySpec::EccNistP256)
+            .key_spec(KeySpec::Sm2)
             .key_usage(KeyUsageType::SignVerify),
         kms.create_key()
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::SignVerify)
+            .origin(OriginType::External),
+        kms.create_key()
             .key_spec(KeySpec::Hmac256)
-            .key_usage(KeyUsageType::GenerateVerifyMac),
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .origin(OriginType::External),
         kms.create_key().origin(OriginType::AwsCloudhsm),
         kms.create_key().multi_region(true),
     ];

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod asymmetric;
 mod audit;
 mod authz;
 mod authz_inprocess;
@@ -12,6 +13,7 @@ mod durability;
 mod errors;
 mod keys;
 mod lifecycle;
+mod scaleout;
 mod sigv4;
 mod smoke;
 mod sts;

@@ -219,11 +219,8 @@ async fn model_operations_not_implemented_are_unsupported() {
             "ReplicateKey",
             json!({"KeyId": key.key_id(), "ReplicaRegion": "us-west-2"}),
         ),
+        // GetPublicKey exists, but a symmetric key has no public key.
         ("GetPublicKey", json!({"KeyId": key.key_id()})),
-        (
-            "Sign",
-            json!({"KeyId": key.key_id(), "Message": "aGk=", "SigningAlgorithm": "ECDSA_SHA_256"}),
-        ),
         ("DescribeCustomKeyStores", json!({})),
     ];
     for (op, body) in cases {
