@@ -9,7 +9,7 @@ use crate::audit::Trail;
 use crate::context::CallContext;
 use crate::error::KmsError;
 use crate::kms::Kms;
-use crate::state::{self, KeyOp};
+use crate::state::KeyOp;
 use crate::types::KeyState;
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -36,23 +36,14 @@ impl Operation for DisableKey {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<Empty, KmsError> {
-        let r = kms
-            .resolve(ctx, &self.key_id, false, "DisableKey", trail)
-            .await?;
-        crate::aws_managed::refuse_aws_managed(ctx, &r.key, "DisableKey")?;
-        kms.check_state(KeyOp::DisableKey, &r.key)?;
-        let arn = r.key.arn.clone();
-        kms.modify_key(&r.key, |k| {
-            // Re-check against the fresh record: the state may have changed since the cached read.
-            state::check(KeyOp::DisableKey, k.state, &arn)?;
-            // Unavailable keys (custom key stores) accept the call; the state changes when the
-            // store is available again.
-            if k.state != KeyState::Unavailable {
-                k.state = KeyState::Disabled;
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(Empty {})
+        super::enable_key::switch_state(
+            kms,
+            ctx,
+            trail,
+            &self.key_id,
+            KeyOp::DisableKey,
+            KeyState::Disabled,
+        )
+        .await
     }
 }

@@ -36,23 +36,47 @@ impl Operation for EnableKey {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<Empty, KmsError> {
-        let r = kms
-            .resolve(ctx, &self.key_id, false, "EnableKey", trail)
-            .await?;
-        crate::aws_managed::refuse_aws_managed(ctx, &r.key, "EnableKey")?;
-        kms.check_state(KeyOp::EnableKey, &r.key)?;
-        let arn = r.key.arn.clone();
-        kms.modify_key(&r.key, |k| {
-            // Re-check against the fresh record: the state may have changed since the cached read.
-            state::check(KeyOp::EnableKey, k.state, &arn)?;
-            // Unavailable keys (custom key stores) accept the call; the state changes when the
-            // store is available again.
-            if k.state != KeyState::Unavailable {
-                k.state = KeyState::Enabled;
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(Empty {})
+        switch_state(
+            kms,
+            ctx,
+            trail,
+            &self.key_id,
+            KeyOp::EnableKey,
+            KeyState::Enabled,
+        )
+        .await
     }
+}
+
+/// EnableKey and DisableKey: resolve, refuse AWS managed keys, check the state table (against
+/// the cached and then the fresh record), and set the new state.
+pub(crate) async fn switch_state(
+    kms: &Kms,
+    ctx: &CallContext,
+    trail: &mut Trail,
+    key_id: &str,
+    op: KeyOp,
+    to: KeyState,
+) -> Result<Empty, KmsError> {
+    let action = if op == KeyOp::EnableKey {
+        "EnableKey"
+    } else {
+        "DisableKey"
+    };
+    let r = kms.resolve(ctx, key_id, false, action, trail).await?;
+    crate::aws_managed::refuse_aws_managed(ctx, &r.key, action)?;
+    kms.check_state(op, &r.key)?;
+    let arn = r.key.arn.clone();
+    kms.modify_key(&r.key, |k| {
+        // Re-check against the fresh record: the state may have changed since the cached read.
+        state::check(op, k.state, &arn)?;
+        // Unavailable keys (custom key stores) accept the call; the state changes when the
+        // store is available again.
+        if k.state != KeyState::Unavailable {
+            k.state = to;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Empty {})
 }

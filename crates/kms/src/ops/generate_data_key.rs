@@ -99,32 +99,84 @@ impl Operation for GenerateDataKey {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<GenerateDataKeyOutput, KmsError> {
-        let len = data_key_length(self.number_of_bytes, self.key_spec)?;
-        let ec = self.encryption_context.unwrap_or_default();
-        check_encryption_context(&ec, "encryptionContext")?;
-        let tokens = self.grant_tokens.clone().unwrap_or_default();
-        check_grant_tokens(&tokens)?;
-        reject_recipient(&self.recipient)?;
-        let access = crate::authz::Access::new("GenerateDataKey")
-            .context(&ec)
-            .tokens(&tokens)
-            .with_str("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-        let r = kms
-            .resolve_for(ctx, &self.key_id, true, access, trail)
-            .await?;
-        kms.check_state(KeyOp::GenerateDataKey, &r.key)?;
-        require_symmetric_encryption(&r.key.record, &r.key.arn, "GenerateDataKey")?;
-        if self.dry_run == Some(true) {
-            return Err(KmsError::DryRunOperation);
-        }
-        let plaintext = tresor_crypto::random_bytes(len).map_err(KmsError::internal)?;
-        let (blob, material_id) = seal(&r.key, &ec, plaintext.expose())?;
-        trail.set_additional("keyMaterialId", material_id.to_hex());
+        let g = generate(
+            kms,
+            ctx,
+            trail,
+            DataKeyRequest {
+                operation: "GenerateDataKey",
+                key_op: KeyOp::GenerateDataKey,
+                key_id: &self.key_id,
+                encryption_context: self.encryption_context,
+                number_of_bytes: self.number_of_bytes,
+                key_spec: self.key_spec,
+                grant_tokens: self.grant_tokens.unwrap_or_default(),
+                recipient: self.recipient.as_ref(),
+                dry_run: self.dry_run == Some(true),
+            },
+        )
+        .await?;
         Ok(GenerateDataKeyOutput {
-            ciphertext_blob: Blob(blob),
-            plaintext: SecretBlob(plaintext),
-            key_id: r.key.arn.clone(),
-            key_material_id: material_id.to_hex(),
+            ciphertext_blob: Blob(g.ciphertext),
+            plaintext: SecretBlob(g.plaintext),
+            key_id: g.key_arn,
+            key_material_id: g.material_id.to_hex(),
         })
     }
+}
+
+/// What GenerateDataKey and GenerateDataKeyWithoutPlaintext share.
+pub(crate) struct DataKeyRequest<'a> {
+    pub operation: &'static str,
+    pub key_op: KeyOp,
+    pub key_id: &'a str,
+    pub encryption_context: Option<EncryptionContext>,
+    pub number_of_bytes: Option<i64>,
+    pub key_spec: Option<DataKeySpec>,
+    pub grant_tokens: Vec<String>,
+    /// `Recipient` (GenerateDataKey only), refused after the other input checks.
+    pub recipient: Option<&'a Value>,
+    pub dry_run: bool,
+}
+
+pub(crate) struct DataKey {
+    pub ciphertext: Vec<u8>,
+    pub plaintext: tresor_crypto::SecretBytes,
+    pub key_arn: String,
+    pub material_id: tresor_crypto::KeyMaterialId,
+}
+
+/// Validates, authorizes, checks the key, and makes a fresh data key sealed under it.
+pub(crate) async fn generate(
+    kms: &Kms,
+    ctx: &CallContext,
+    trail: &mut Trail,
+    req: DataKeyRequest<'_>,
+) -> Result<DataKey, KmsError> {
+    let len = data_key_length(req.number_of_bytes, req.key_spec)?;
+    let ec = req.encryption_context.unwrap_or_default();
+    check_encryption_context(&ec, "encryptionContext")?;
+    check_grant_tokens(&req.grant_tokens)?;
+    reject_recipient(&req.recipient.cloned())?;
+    let access = crate::authz::Access::new(req.operation)
+        .context(&ec)
+        .tokens(&req.grant_tokens)
+        .with_str("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    let r = kms
+        .resolve_for(ctx, req.key_id, true, access, trail)
+        .await?;
+    kms.check_state(req.key_op, &r.key)?;
+    require_symmetric_encryption(&r.key.record, &r.key.arn, req.operation)?;
+    if req.dry_run {
+        return Err(KmsError::DryRunOperation);
+    }
+    let plaintext = tresor_crypto::random_bytes(len).map_err(KmsError::internal)?;
+    let (ciphertext, material_id) = seal(&r.key, &ec, plaintext.expose())?;
+    trail.set_additional("keyMaterialId", material_id.to_hex());
+    Ok(DataKey {
+        ciphertext,
+        plaintext,
+        key_arn: r.key.arn.clone(),
+        material_id,
+    })
 }

@@ -4,11 +4,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::generate_data_key::{data_key_audit_parameters, data_key_length};
-use super::{
-    Blob, EncryptionContext, Operation, check_encryption_context, check_grant_tokens,
-    require_symmetric_encryption, seal,
-};
+use super::generate_data_key::{DataKeyRequest, data_key_audit_parameters, generate};
+use super::{Blob, EncryptionContext, Operation};
 use crate::audit::Trail;
 use crate::context::CallContext;
 use crate::error::KmsError;
@@ -56,30 +53,28 @@ impl Operation for GenerateDataKeyWithoutPlaintext {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<GenerateDataKeyWithoutPlaintextOutput, KmsError> {
-        let len = data_key_length(self.number_of_bytes, self.key_spec)?;
-        let ec = self.encryption_context.unwrap_or_default();
-        check_encryption_context(&ec, "encryptionContext")?;
-        let tokens = self.grant_tokens.clone().unwrap_or_default();
-        check_grant_tokens(&tokens)?;
-        let access = crate::authz::Access::new("GenerateDataKeyWithoutPlaintext")
-            .context(&ec)
-            .tokens(&tokens)
-            .with_str("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-        let r = kms
-            .resolve_for(ctx, &self.key_id, true, access, trail)
-            .await?;
-        kms.check_state(KeyOp::GenerateDataKeyWithoutPlaintext, &r.key)?;
-        require_symmetric_encryption(&r.key.record, &r.key.arn, "GenerateDataKeyWithoutPlaintext")?;
-        if self.dry_run == Some(true) {
-            return Err(KmsError::DryRunOperation);
-        }
-        let plaintext = tresor_crypto::random_bytes(len).map_err(KmsError::internal)?;
-        let (blob, material_id) = seal(&r.key, &ec, plaintext.expose())?;
-        trail.set_additional("keyMaterialId", material_id.to_hex());
+        let g = generate(
+            kms,
+            ctx,
+            trail,
+            DataKeyRequest {
+                operation: "GenerateDataKeyWithoutPlaintext",
+                key_op: KeyOp::GenerateDataKeyWithoutPlaintext,
+                key_id: &self.key_id,
+                encryption_context: self.encryption_context,
+                number_of_bytes: self.number_of_bytes,
+                key_spec: self.key_spec,
+                grant_tokens: self.grant_tokens.unwrap_or_default(),
+                recipient: None,
+                dry_run: self.dry_run == Some(true),
+            },
+        )
+        .await?;
+        // The plaintext data key is dropped (and zeroized) here, never returned.
         Ok(GenerateDataKeyWithoutPlaintextOutput {
-            ciphertext_blob: Blob(blob),
-            key_id: r.key.arn.clone(),
-            key_material_id: material_id.to_hex(),
+            ciphertext_blob: Blob(g.ciphertext),
+            key_id: g.key_arn,
+            key_material_id: g.material_id.to_hex(),
         })
     }
 }
