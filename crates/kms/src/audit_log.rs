@@ -58,6 +58,37 @@ pub struct AuditIndex {
 }
 
 impl AuditIndex {
+    /// The query columns of an event, computed from the event itself (the writer's fast path);
+    /// always equal to [`AuditIndex::derive`] of the event's JSON, which `verify` checks.
+    pub fn from_event(e: &AuditEvent) -> AuditIndex {
+        let ui = &e.user_identity;
+        let ui_s = |k: &str| ui.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let username = match ui_s("type").as_deref() {
+            Some("IAMUser") => ui_s("userName"),
+            Some("AssumedRole") => {
+                ui_s("arn").and_then(|a| a.rsplit('/').next().map(str::to_owned))
+            }
+            Some("Root") => Some("root".to_owned()),
+            _ => None,
+        };
+        AuditIndex {
+            event_time_millis: parse_iso_seconds(&e.event_time)
+                .map(|s| s * 1000)
+                .unwrap_or(0),
+            event_name: e.event_name.clone(),
+            account: e.recipient_account_id.clone(),
+            region: e.aws_region.clone(),
+            principal_arn: ui_s("arn"),
+            username,
+            access_key_id: ui_s("accessKeyId"),
+            error_code: e.error_code.clone(),
+            read_only: e.read_only,
+            event_id: e.event_id.clone(),
+            request_id: e.request_id.clone(),
+            resources: e.resources.iter().map(|r| r.arn.clone()).collect(),
+        }
+    }
+
     /// Derives the query columns from a record's JSON (`eventTime` has second precision).
     pub fn derive(json: &str) -> Result<AuditIndex, String> {
         let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
@@ -391,7 +422,7 @@ async fn commit(
     let (mut seq, mut hash) = (state.seq, state.hash);
     for (event, _) in batch {
         let json = event_json(event)?;
-        let index = AuditIndex::derive(&json).map_err(AuditError)?;
+        let index = AuditIndex::from_event(event);
         seq += 1;
         let h = record_hash(&cfg.chain, seq, &hash, &json);
         records.push(AuditRecord {

@@ -281,21 +281,15 @@ impl Kms {
             .iter()
             .map(|(name, policy)| NamedPolicy { name, policy })
             .collect();
-        let grants = self.grants_for(key, access.grant_tokens).await?;
-        let constraints: Vec<Option<tresor_policy::GrantConstraints>> = grants
+        // The key's grants (borrowed from the cache) plus any a grant token names that the
+        // cache does not hold yet.
+        let extra = self.token_grants(key, access.grant_tokens).await?;
+        let extra_constraints = crate::kms::grant_constraints_of(&extra);
+        let views: Vec<GrantView<'_>> = key
+            .grants
             .iter()
-            .map(|g| {
-                g.constraints
-                    .as_ref()
-                    .map(|c| tresor_policy::GrantConstraints {
-                        encryption_context_subset: c.encryption_context_subset.clone(),
-                        encryption_context_equals: c.encryption_context_equals.clone(),
-                    })
-            })
-            .collect();
-        let views: Vec<GrantView<'_>> = grants
-            .iter()
-            .zip(&constraints)
+            .zip(&key.grant_constraints)
+            .chain(extra.iter().zip(&extra_constraints))
             .map(|(g, c)| GrantView {
                 grant_id: &g.grant_id,
                 grantee_principal: &g.grantee_principal,
@@ -350,18 +344,23 @@ impl Kms {
 
     /// The key's grants, plus any grant named by a grant token that the cache does not hold yet
     /// (a token is honoured at once, before the grant reaches this node's cache).
-    async fn grants_for(
+    async fn token_grants(
         &self,
         key: &LoadedKey,
         tokens: &[String],
     ) -> Result<Vec<GrantRecord>, KmsError> {
-        let mut grants = key.grants.clone();
+        let mut extra: Vec<GrantRecord> = Vec::new();
         for token in tokens {
             let parsed = crate::grant_token::parse(token)?;
             if parsed.key_region != key.record.region || parsed.key_id != key.record.key_id {
                 continue;
             }
-            if grants.iter().any(|g| g.grant_id == parsed.grant_id) {
+            let known = key
+                .grants
+                .iter()
+                .chain(&extra)
+                .any(|g| g.grant_id == parsed.grant_id);
+            if known {
                 continue;
             }
             if let Some(g) = self
@@ -369,10 +368,10 @@ impl Kms {
                 .get_grant(&key.record.region, &key.record.key_id, &parsed.grant_id)
                 .await?
             {
-                grants.push(g);
+                extra.push(g);
             }
         }
-        Ok(grants)
+        Ok(extra)
     }
 
     /// Authorizes an IAM-only action (no key policy): `kms:CreateKey`, `kms:ListKeys`,

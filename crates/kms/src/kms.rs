@@ -57,6 +57,8 @@ pub struct LoadedKey {
     pub(crate) policy: Option<Arc<tresor_policy::Policy>>,
     /// The key's grants.
     pub(crate) grants: Vec<crate::store::GrantRecord>,
+    /// Each grant's constraints in the evaluator's form (converted once per load).
+    pub(crate) grant_constraints: Vec<Option<tresor_policy::GrantConstraints>>,
     /// The key's alias names (`kms:ResourceAliases`).
     pub(crate) aliases: Vec<String>,
 }
@@ -123,6 +125,7 @@ impl LoadedKey {
             materials,
             secret,
             policy,
+            grant_constraints: grant_constraints_of(&grants),
             grants,
             aliases,
         })
@@ -214,6 +217,23 @@ impl KeyCache {
             self.generation.bump();
         }
     }
+}
+
+/// The evaluator's form of grant constraints.
+pub(crate) fn grant_constraints_of(
+    grants: &[crate::store::GrantRecord],
+) -> Vec<Option<tresor_policy::GrantConstraints>> {
+    grants
+        .iter()
+        .map(|g| {
+            g.constraints
+                .as_ref()
+                .map(|c| tresor_policy::GrantConstraints {
+                    encryption_context_subset: c.encryption_context_subset.clone(),
+                    encryption_context_equals: c.encryption_context_equals.clone(),
+                })
+        })
+        .collect()
 }
 
 /// A resolved key.
