@@ -267,6 +267,21 @@ async fn call(shared: &Shared, target: &str, body: Value) -> Result<Value, Strin
 struct WorkerResult {
     latencies_us: Vec<u32>,
     errors: BTreeMap<String, u64>,
+    reconnects: u64,
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 async fn worker(
@@ -276,14 +291,7 @@ async fn worker(
     stop: Arc<AtomicBool>,
     budget: Option<u64>,
 ) -> Result<WorkerResult, String> {
-    let stream = tokio::net::TcpStream::connect(shared.addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let mut sender = connect(shared.addr).await?;
     let mut out = WorkerResult::default();
     let mut i = id.wrapping_mul(7919);
     while !stop.load(Ordering::Relaxed) {
@@ -298,7 +306,21 @@ async fn worker(
         let req = request(&shared, op, i)?;
         i = i.wrapping_add(1);
         let t0 = Instant::now();
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        // Servers without keep-alive close the connection after each response: reconnect (the
+        // time to do so counts in the request's latency, as it would for a real client).
+        if sender.ready().await.is_err() {
+            sender = connect(shared.addr).await?;
+            out.reconnects += 1;
+        }
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) if e.is_canceled() || e.is_closed() => {
+                sender = connect(shared.addr).await?;
+                out.reconnects += 1;
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let status = resp.status();
         let body = resp
             .into_body()
@@ -476,6 +498,7 @@ fn report(args: &Args, results: Vec<WorkerResult>, elapsed: Duration) -> Result<
             "max": f64::from(latencies.last().copied().unwrap_or(0)) / 1000.0,
         },
         "errors": errors,
+        "reconnects": results.iter().map(|r| r.reconnects).sum::<u64>(),
     }))
 }
 

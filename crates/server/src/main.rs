@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: request handling is allocation-heavy (JSON, SigV4 canonicalisation, condition
+/// contexts); glibc malloc was over a quarter of server CPU under load (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tresor::config::{AuditConfig, FileConfig, Limits, ServeConfig, StoreSpec};
 
 #[derive(Parser)]
