@@ -307,7 +307,14 @@ impl Default for AuditWriterConfig {
     }
 }
 
-type Pending = (AuditEvent, oneshot::Sender<Result<(), AuditError>>);
+/// A record ready for the chain: its JSON and query columns are made by the calling task (in
+/// parallel across calls), so the single writer only hashes and inserts.
+struct Prepared {
+    json: String,
+    index: AuditIndex,
+}
+
+type Pending = (Prepared, oneshot::Sender<Result<(), AuditError>>);
 
 /// The durable sink: group commit through one writer task.
 pub struct GroupCommitAuditSink {
@@ -345,9 +352,14 @@ impl GroupCommitAuditSink {
 #[async_trait]
 impl AuditSink for GroupCommitAuditSink {
     async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let prepared = Prepared {
+            json: event_json(&event)?,
+            index: AuditIndex::from_event(&event),
+        };
+        drop(event);
         let (done_tx, done_rx) = oneshot::channel();
         self.tx
-            .send((event, done_tx))
+            .send((prepared, done_tx))
             .await
             .map_err(|_| AuditError("audit writer stopped".into()))?;
         done_rx
@@ -397,8 +409,9 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let result = commit(&*backend, &signer, &*clock, &cfg, &mut state, &batch).await;
-        for (_, done) in batch.drain(..) {
+        let (prepared, waiting): (Vec<Prepared>, Vec<_>) = batch.drain(..).unzip();
+        let result = commit(&*backend, &signer, &*clock, &cfg, &mut state, prepared).await;
+        for done in waiting {
             let _ = done.send(result.clone());
         }
     }
@@ -410,7 +423,7 @@ async fn commit(
     clock: &dyn Clock,
     cfg: &AuditWriterConfig,
     state: &mut WriterState,
-    batch: &[Pending],
+    batch: Vec<Prepared>,
 ) -> Result<(), AuditError> {
     if state.resync {
         state
@@ -420,18 +433,16 @@ async fn commit(
     }
     let mut records = Vec::with_capacity(batch.len());
     let (mut seq, mut hash) = (state.seq, state.hash);
-    for (event, _) in batch {
-        let json = event_json(event)?;
-        let index = AuditIndex::from_event(event);
+    for prepared in batch {
         seq += 1;
-        let h = record_hash(&cfg.chain, seq, &hash, &json);
+        let h = record_hash(&cfg.chain, seq, &hash, &prepared.json);
         records.push(AuditRecord {
             chain: cfg.chain.clone(),
             seq,
             prev_hash: hash,
             hash: h,
-            json,
-            index,
+            json: prepared.json,
+            index: prepared.index,
         });
         hash = h;
     }
