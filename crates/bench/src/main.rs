@@ -59,6 +59,10 @@ struct Args {
     /// Send this encryption context (key=value, repeatable).
     #[arg(long = "encryption-context")]
     encryption_context: Vec<String>,
+    /// Create this many keys first and spread GenerateDataKey/Encrypt/ReEncrypt over them
+    /// (round robin), to show whether cost grows with the number of keys.
+    #[arg(long, default_value_t = 1)]
+    keys: usize,
     /// How many distinct ciphertexts Decrypt/ReEncrypt cycle through.
     #[arg(long, default_value_t = 256)]
     ciphertexts: usize,
@@ -133,6 +137,8 @@ struct Shared {
     authority: String,
     addr: SocketAddr,
     key_id: String,
+    /// Extra keys (with `--keys`), used round robin.
+    keys: Vec<String>,
     context: BTreeMap<String, String>,
     ciphertexts: Vec<String>,
     mix: Vec<Op>,
@@ -187,6 +193,18 @@ fn sign(shared: &Shared, body: &[u8], target: &str) -> Result<Vec<(String, Strin
     Ok(out)
 }
 
+fn key_for(shared: &Shared, i: usize) -> &str {
+    if shared.keys.is_empty() {
+        &shared.key_id
+    } else {
+        shared
+            .keys
+            .get(i % shared.keys.len())
+            .map(String::as_str)
+            .unwrap_or(&shared.key_id)
+    }
+}
+
 fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes>>, String> {
     if op == Op::Health {
         return http::Request::get(format!("http://{}/health", shared.authority))
@@ -197,10 +215,10 @@ fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes
     let ctx = (!shared.context.is_empty()).then(|| json!(shared.context));
     let mut body = match op {
         Op::GenerateDataKey | Op::GenerateDataKeyWithoutPlaintext => {
-            json!({"KeyId": shared.key_id, "KeySpec": "AES_256"})
+            json!({"KeyId": key_for(shared, i), "KeySpec": "AES_256"})
         }
         Op::Encrypt => {
-            json!({"KeyId": shared.key_id, "Plaintext": base64::engine::general_purpose::STANDARD.encode([7u8; 32])})
+            json!({"KeyId": key_for(shared, i), "Plaintext": base64::engine::general_purpose::STANDARD.encode([7u8; 32])})
         }
         Op::Decrypt => {
             json!({"CiphertextBlob": shared.ciphertexts.get(i % shared.ciphertexts.len().max(1)).cloned().unwrap_or_default()})
@@ -229,6 +247,37 @@ fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes
     }
     b.body(Full::new(Bytes::from(bytes)))
         .map_err(|e| e.to_string())
+}
+
+/// A JSON call on an existing connection (set-up work that makes many calls).
+async fn call_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    shared: &Shared,
+    target: &str,
+    body: Value,
+) -> Result<Value, String> {
+    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let mut b = http::Request::post(format!("http://{}/", shared.authority));
+    for (n, v) in sign(shared, &bytes, target)? {
+        b = b.header(n, v);
+    }
+    let req = b
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| e.to_string())?;
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{target}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{target} failed: {status} {v}"));
+    }
+    Ok(v)
 }
 
 /// One-off JSON call used during set-up.
@@ -378,6 +427,7 @@ async fn run(args: Args) -> Result<Value, String> {
         authority,
         addr,
         key_id: String::new(),
+        keys: Vec::new(),
         context,
         ciphertexts: Vec::new(),
         mix,
@@ -392,6 +442,48 @@ async fn run(args: Args) -> Result<Value, String> {
                 .ok_or("CreateKey returned no Arn")?
                 .to_owned(),
         };
+    }
+    if args.keys > 1 {
+        // Create the keys with all connections at once (bounded concurrency).
+        let shared_ref = Arc::new(Shared {
+            args: shared.args.clone(),
+            authority: shared.authority.clone(),
+            addr: shared.addr,
+            key_id: shared.key_id.clone(),
+            keys: Vec::new(),
+            context: shared.context.clone(),
+            ciphertexts: Vec::new(),
+            mix: shared.mix.clone(),
+        });
+        let per_task = args.keys.div_ceil(args.connections.max(1));
+        let mut tasks = Vec::new();
+        for _ in 0..args.connections.max(1) {
+            let s = shared_ref.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::with_capacity(per_task);
+                let mut sender = connect(s.addr).await?;
+                for _ in 0..per_task {
+                    let v = call_on(
+                        &mut sender,
+                        &s,
+                        "CreateKey",
+                        json!({"Description": "tresor-bench"}),
+                    )
+                    .await?;
+                    out.push(
+                        v.pointer("/KeyMetadata/Arn")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                Ok::<_, String>(out)
+            }));
+        }
+        for t in tasks {
+            shared.keys.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        shared.keys.truncate(args.keys);
     }
     if shared
         .mix
@@ -486,6 +578,7 @@ fn report(args: &Args, results: Vec<WorkerResult>, elapsed: Duration) -> Result<
         "label": args.label,
         "endpoint": args.endpoint,
         "op": args.op,
+        "keys": args.keys,
         "connections": args.connections,
         "encryption_context": !args.encryption_context.is_empty(),
         "duration_s": secs,
