@@ -13,6 +13,21 @@ use crate::bootstrap;
 use crate::config::ServeConfig;
 use crate::http::{AppState, serve};
 
+/// Cache bounds per store. With SQLite this process is the only writer of key records (it drops
+/// a key from its cache on every change it makes; `tresor admin` changes identities, not keys),
+/// so cached keys may live long — cost stays flat with 100,000 keys. Identities keep the
+/// one-second bound (the admin CLI writes them from another process). With PostgreSQL other
+/// nodes write too: one second for everything (see docs/operations.md).
+fn kms_config(store: &crate::config::StoreSpec) -> KmsConfig {
+    match store {
+        crate::config::StoreSpec::Sqlite => KmsConfig {
+            key_cache_ttl: Duration::from_secs(300),
+            ..KmsConfig::default()
+        },
+        crate::config::StoreSpec::Postgres(_) => KmsConfig::default(),
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT. The SIGTERM handler is installed when this is called (not
 /// when the future is first polled), so a SIGTERM right after "listening" is a clean stop.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
@@ -67,7 +82,7 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
         opened.root,
         clock.clone(),
         Arc::new(sink),
-        KmsConfig::default(),
+        kms_config(&cfg.store),
     ));
     // Several nodes on one database: drop what other nodes changed as soon as they announce it
     // (the one-second cache TTL bounds staleness if announcements are lost).
@@ -148,6 +163,7 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
         signing_keys: SigningKeyCache::default(),
         file: cfg.file.clone(),
         limits: cfg.limits.clone(),
+        throttle: crate::throttle::Throttle::new(&cfg.throttle),
     });
     serve(listener, state, shutdown, Duration::from_secs(10)).await;
     background.abort();
