@@ -96,6 +96,8 @@ class TresorServer:
     endpoint: str = ""
     port: int = 0
     stdout_lines: list[str] = field(default_factory=list)
+    # Extra `tresor serve` flags (e.g. throttling limits).
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -125,6 +127,7 @@ class TresorServer:
                     "127.0.0.1:0",
                     "--config",
                     str(config),
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -75,6 +75,8 @@ pub mod blob;
 mod context;
 mod ed25519ph;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hmac_key;
 pub mod import;
 mod material;

@@ -62,6 +62,11 @@ pub enum KmsError {
     NotFound(String),
     #[error("{0}")]
     Tag(String),
+    /// The caller (or the key) exceeded its configured request rate. SDKs retry this code.
+    #[error(
+        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+    )]
+    Throttling,
     #[error("{0}")]
     UnsupportedOperation(String),
     /// A complete Coral validation message (`1 validation error detected: ...`).
@@ -99,6 +104,7 @@ impl KmsError {
             KmsError::NotAuthorized => "NotAuthorizedException",
             KmsError::NotFound(_) => "NotFoundException",
             KmsError::Tag(_) => "TagException",
+            KmsError::Throttling => "ThrottlingException",
             KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
             KmsError::Validation(_) => "ValidationException",
         }

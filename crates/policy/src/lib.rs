@@ -120,6 +120,8 @@ mod context;
 mod document;
 mod error;
 mod evaluate;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod pattern;
 mod request;

@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub node_id: Option<String>,
     /// Testing only: ignore the store's invalidation feed (caches expire by TTL alone).
     pub test_ignore_invalidations: bool,
+    /// Request rate limits per principal and per key (`--throttle-*`; off by default).
+    pub throttle: crate::throttle::ThrottleConfig,
 }
 
 /// Where the store lives. The PostgreSQL URL may hold a password: it is never printed (`Debug`

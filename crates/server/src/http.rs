@@ -36,6 +36,8 @@ pub struct AppState {
     pub signing_keys: SigningKeyCache,
     pub file: FileConfig,
     pub limits: Limits,
+    /// Per-principal and per-key request rates (off unless configured).
+    pub throttle: crate::throttle::Throttle,
 }
 
 type Body = Full<Bytes>;
@@ -148,12 +150,13 @@ fn early_error(
             kms_edge::JsonReply::error(status, json_type, message),
         ),
         Protocol::Query => {
-            let query_status =
-                if status == StatusCode::BAD_REQUEST && query_code != "IncompleteSignature" {
-                    StatusCode::FORBIDDEN
-                } else {
-                    status
-                };
+            let query_status = if status == StatusCode::BAD_REQUEST
+                && !matches!(query_code, "IncompleteSignature" | "Throttling")
+            {
+                StatusCode::FORBIDDEN
+            } else {
+                status
+            };
             let (status, body) = sts::error(query_status, query_code, message, request_id);
             response(
                 state,
@@ -341,7 +344,24 @@ async fn handle(
                 ),
             ));
         }
-        Ok(Err(_)) | Err(_) => {
+        Err(_) => {
+            // The client stopped sending mid-body. The connection is closed after this answer
+            // (the rest of the body is never read).
+            // AWS-DEVIATION (unverified): AWS's answer to a stalled upload.
+            let mut resp = early_error(
+                &state,
+                protocol,
+                &request_id,
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            );
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(resp);
+        }
+        Ok(Err(_)) => {
             return Ok(early_error(
                 &state,
                 protocol,
@@ -395,6 +415,19 @@ async fn handle(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect::<String>());
+    // KMS calls are throttled (and audited) by the KMS edge; the other services here.
+    if authenticated.service != "kms" && !state.throttle.allow_principal(&authenticated.caller.arn)
+    {
+        return Ok(early_error(
+            &state,
+            protocol,
+            &request_id,
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Throttling",
+            "Rate exceeded",
+        ));
+    }
     match authenticated.service.as_str() {
         "kms" => {
             let mut ctx = CallContext::direct(
@@ -408,7 +441,7 @@ async fn handle(
                 .headers
                 .get("x-amz-target")
                 .and_then(|v| v.to_str().ok());
-            let reply = kms_edge::handle(&state.kms, &ctx, target, &body).await;
+            let reply = kms_edge::handle(&state.kms, &state.throttle, &ctx, target, &body).await;
             Ok(json_reply(&state, &request_id, reply))
         }
         "cloudtrail" => {
@@ -488,6 +521,11 @@ pub async fn serve(
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
+            // The header bound is exact (max_buf_size alone lets a header that arrives in one
+            // read grow to twice the buffer); both answer 431 and close.
+            // AWS-DEVIATION: hyper answers these (and malformed requests) itself, without an
+            // AWS error body or request id.
+            .max_header_size(limits.max_header_bytes)
             .max_buf_size(limits.max_header_bytes.max(8192))
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), svc);

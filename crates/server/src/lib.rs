@@ -17,3 +17,4 @@ pub mod http;
 pub mod kms_edge;
 pub mod run;
 pub mod sts;
+pub mod throttle;

@@ -193,6 +193,29 @@ struct ServeArgs {
     /// Testing only: ignore the store's invalidation announcements (caches expire by TTL alone).
     #[arg(long, hide = true)]
     test_ignore_invalidations: bool,
+    /// Requests per second each principal (caller ARN) may make; beyond it (and its burst) calls
+    /// answer ThrottlingException. Default: no limit.
+    #[arg(long, env = "TRESOR_THROTTLE_PRINCIPAL_RPS")]
+    throttle_principal_rps: Option<f64>,
+    /// Requests a principal may make at once before its rate applies (default: one second's worth).
+    #[arg(
+        long,
+        env = "TRESOR_THROTTLE_PRINCIPAL_BURST",
+        requires = "throttle_principal_rps"
+    )]
+    throttle_principal_burst: Option<f64>,
+    /// Requests per second that may name one KMS key (across all callers). Default: no limit.
+    #[arg(long, env = "TRESOR_THROTTLE_KEY_RPS")]
+    throttle_key_rps: Option<f64>,
+    /// Requests that may name one key at once before its rate applies (default: one second's worth).
+    #[arg(long, env = "TRESOR_THROTTLE_KEY_BURST", requires = "throttle_key_rps")]
+    throttle_key_burst: Option<f64>,
+    /// Testing only: the header read timeout in milliseconds (default 10 s).
+    #[arg(long, hide = true)]
+    test_header_read_timeout_ms: Option<u64>,
+    /// Testing only: the body read timeout in milliseconds (default 30 s).
+    #[arg(long, hide = true)]
+    test_body_read_timeout_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -307,6 +330,39 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(n) = args.max_connections {
         limits.max_connections = n.max(1);
     }
+    if let Some(ms) = args.test_header_read_timeout_ms {
+        limits.header_read_timeout = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = args.test_body_read_timeout_ms {
+        limits.body_read_timeout = Duration::from_millis(ms.max(1));
+    }
+    let rate = |name: &str, rps: Option<f64>, burst: Option<f64>| {
+        rps.map(|r| tresor::throttle::RateLimit::new(r, burst))
+            .transpose()
+            .map_err(|e| format!("--{name}: {e}"))
+    };
+    let throttle = match (
+        rate(
+            "throttle-principal-rps",
+            args.throttle_principal_rps,
+            args.throttle_principal_burst,
+        ),
+        rate(
+            "throttle-key-rps",
+            args.throttle_key_rps,
+            args.throttle_key_burst,
+        ),
+    ) {
+        (Ok(principal), Ok(key)) => tresor::throttle::ThrottleConfig {
+            principal,
+            key,
+            ..Default::default()
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("tresor: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let root_key_file = args.data.root_key_file();
     let store = match args.data.store_spec(file.store.as_ref()) {
         Ok(s) => s,
@@ -332,6 +388,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         store,
         node_id: args.node_id,
         test_ignore_invalidations: args.test_ignore_invalidations,
+        throttle,
     };
     run_async(async move {
         tresor::run::serve_forever(cfg)

@@ -87,6 +87,8 @@ mod authorization;
 mod canonical;
 mod clock;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod verify;
 

@@ -698,3 +698,97 @@ pub fn tresor_with_store(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Sends `request` (a complete HTTP/1.1 request, any bytes) on a new connection and parses the
+/// whole answer (the server closes the connection or the request says `Connection: close`).
+pub async fn raw_bytes(authority: &str, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let io = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+        // The server may answer (and close) before it read everything; keep what arrived.
+        let _ = stream.write_all(request).await;
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out).await;
+        out
+    };
+    // Only a guard against a hung server, not a timing assertion.
+    let out = tokio::time::timeout(Duration::from_secs(60), io)
+        .await
+        .expect("server did not answer");
+    parse_response(&out)
+}
+
+/// Parses a raw HTTP/1.1 response (status line, headers, `Content-Length` body).
+pub fn parse_raw_response(raw: &[u8]) -> RawResponse {
+    parse_response(raw)
+}
+
+/// Like [`Server::start_in`], with the server's stderr (its log) appended to `log_file`.
+pub fn start_logging_to(
+    data_dir: &Path,
+    config: &str,
+    extra_args: &[&str],
+    log_file: &Path,
+) -> Server {
+    std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
+    let config_path = data_dir.parent().unwrap().join("tresor.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--config")
+        .arg(&config_path)
+        .args(extra_args)
+        .env("TRESOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start tresor");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let endpoint = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("tresor did not report its address");
+        lines.push(line.clone());
+        if let Some(addr) = line.strip_prefix("tresor: listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+    Server {
+        child: Some(child),
+        endpoint,
+        data_dir: data_dir.to_owned(),
+        stdout_lines: lines,
+        _tmp: None,
+    }
+}
+
+/// Asserts the server is healthy: `/health` answers 200 and a signed call (ListKeys) succeeds.
+pub async fn assert_healthy(server: &Server) {
+    let r = raw_http(server.authority(), "GET", "/health", &[], b"").await;
+    assert_eq!(r.status, 200, "/health: {r:?}");
+    server
+        .kms()
+        .list_keys()
+        .send()
+        .await
+        .expect("a normal request succeeds");
+}
