@@ -15,6 +15,12 @@ fn replay_corpus() {
     replay(TARGET, check_blob);
 }
 
+/// The CI smoke run: mutants of every corpus file through the same checks (`fuzz/replay.rs`).
+#[test]
+fn smoke_mutants() {
+    smoke(TARGET, check_blob);
+}
+
 #[test]
 fn seeds_that_open_keep_opening() {
     // A blob sealed now under the fuzz material passes every check (the round-trip branch).

@@ -141,7 +141,11 @@ pub(crate) fn base64_reason(text: &str, err: Option<base64::DecodeError>) -> Str
                 .get(offset..)
                 .and_then(|s| s.chars().next())
                 .unwrap_or('=');
-            format!("Invalid Base64 character: '{ch}'")
+            let mut shown = [0u8; 4];
+            format!(
+                "Invalid Base64 character: '{}'",
+                crate::validate::escape_controls(ch.encode_utf8(&mut shown))
+            )
         }
         _ => "Invalid Base64 character: '='".to_string(),
     }

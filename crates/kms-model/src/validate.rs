@@ -223,7 +223,7 @@ impl Walker {
                 ShapeKind::Structure | ShapeKind::List | ShapeKind::Map => {
                     let mark = self.path.len();
                     self.path.push('.');
-                    self.path.push_str(key);
+                    self.path.push_str(&escape_controls(key));
                     self.value(value_index, value, sensitive, depth + 1)?;
                     self.path.truncate(mark);
                 }
@@ -249,6 +249,7 @@ impl Walker {
                 self.path
             )
         } else {
+            let rendered = escape_controls(rendered);
             format!(
                 "Value '{rendered}' at '{}' failed to satisfy constraint: {constraint}",
                 self.path
@@ -400,7 +401,10 @@ fn decode_blob(text: &str, sensitive: bool) -> Result<usize, WireError> {
     Err(WireError::Serialization(if sensitive {
         format!("Value can not be converted to a Blob: {reason}")
     } else {
-        format!("'{text}' can not be converted to a Blob: {reason}")
+        format!(
+            "'{}' can not be converted to a Blob: {reason}",
+            escape_controls(text)
+        )
     }))
 }
 
@@ -481,4 +485,22 @@ fn render(shape: &Shape, value: &Value, depth: usize) -> String {
         (_, Value::String(text)) => text.clone(),
         (_, other) => other.to_string(),
     }
+}
+
+/// A caller's value as echoed in an error message, with control characters escaped (`\r`,
+/// `\u{1b}`) so a message is always one line in logs and terminals.
+/// AWS-DEVIATION: AWS echoes them raw (JSON-escaped in the body).
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }

@@ -15,6 +15,12 @@ fn replay_corpus() {
     replay(TARGET, check_policy);
 }
 
+/// The CI smoke run: mutants of every corpus file through the same checks (`fuzz/replay.rs`).
+#[test]
+fn smoke_mutants() {
+    smoke(TARGET, check_policy);
+}
+
 #[test]
 fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
     check_policy(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes());

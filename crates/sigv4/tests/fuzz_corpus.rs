@@ -15,6 +15,12 @@ fn replay_corpus() {
     replay(TARGET, check_authorization);
 }
 
+/// The CI smoke run: mutants of every corpus file through the same checks (`fuzz/replay.rs`).
+#[test]
+fn smoke_mutants() {
+    smoke(TARGET, check_authorization);
+}
+
 fn request(
     auth: &str,
     method: &str,
