@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+mod signer;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use clap::Parser;
@@ -69,6 +71,10 @@ struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Request signer: `fast` (the generator's own, cross-checked against aws-sigv4 at start-up;
+    /// see src/signer.rs) or `aws-sigv4` (the AWS SDK's signer for every request, ~40 µs each).
+    #[arg(long, default_value = "fast")]
+    signer: String,
     /// A label copied into the report (e.g. "tresor", "moto").
     #[arg(long, default_value = "")]
     label: String,
@@ -142,9 +148,73 @@ struct Shared {
     context: BTreeMap<String, String>,
     ciphertexts: Vec<String>,
     mix: Vec<Op>,
+    /// None: aws-sigv4 for every request.
+    fast: Option<signer::FastSigner>,
 }
 
 fn sign(shared: &Shared, body: &[u8], target: &str) -> Result<Vec<(String, String)>, String> {
+    let now = SystemTime::now();
+    match &shared.fast {
+        Some(fast) => Ok(fast
+            .sign(&shared.authority, target, body, &signer::amz_date(now))
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect()),
+        None => sign_sdk(shared, body, target, now),
+    }
+}
+
+/// The fast signer (unless `--signer aws-sigv4`), after checking that it signs every request
+/// shape the run sends exactly as aws-sigv4 does.
+fn make_signer(shared: &Shared) -> Result<Option<signer::FastSigner>, String> {
+    match shared.args.signer.as_str() {
+        "aws-sigv4" => return Ok(None),
+        "fast" => {}
+        other => return Err(format!("--signer {other:?}: expected fast or aws-sigv4")),
+    }
+    let fast = signer::FastSigner::new(
+        &shared.args.access_key,
+        &shared.args.secret_key,
+        &shared.args.region,
+    );
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    let mut targets: Vec<&str> = shared.mix.iter().map(|op| op.target()).collect();
+    targets.extend(["CreateKey", "GenerateDataKey", "Decrypt"]);
+    for target in targets {
+        let body = format!(r#"{{"KeyId":"k","EncryptionContext":{{"tenant":"{target}"}}}}"#);
+        let ours = fast.sign(
+            &shared.authority,
+            target,
+            body.as_bytes(),
+            &signer::amz_date(now),
+        );
+        let sdk = sign_sdk(shared, body.as_bytes(), target, now)?;
+        for (name, value) in &ours {
+            let theirs = sdk.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+            if theirs.map(|(_, v)| v) != Some(value) {
+                return Err(format!(
+                    "the fast signer differs from aws-sigv4 on {name} for {target}: {value:?} vs {theirs:?}"
+                ));
+            }
+        }
+        if sdk.len() != ours.len() {
+            return Err(format!("aws-sigv4 sends other headers: {sdk:?}"));
+        }
+    }
+    Ok(Some(fast))
+}
+
+/// Signs with aws-sigv4 (what the AWS SDKs use).
+fn sign_sdk(
+    shared: &Shared,
+    body: &[u8],
+    target: &str,
+    now: SystemTime,
+) -> Result<Vec<(String, String)>, String> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let identity = aws_credential_types::Credentials::new(
         &shared.args.access_key,
@@ -158,7 +228,7 @@ fn sign(shared: &Shared, body: &[u8], target: &str) -> Result<Vec<(String, Strin
         .identity(&identity)
         .region(&shared.args.region)
         .name("kms")
-        .time(SystemTime::now())
+        .time(now)
         .settings(SigningSettings::default())
         .build()
         .map_err(|e| e.to_string())?
@@ -431,7 +501,9 @@ async fn run(args: Args) -> Result<Value, String> {
         context,
         ciphertexts: Vec::new(),
         mix,
+        fast: None,
     };
+    shared.fast = make_signer(&shared)?;
     if shared.mix.iter().any(|op| *op != Op::Health) {
         shared.key_id = match &args.key_id {
             Some(k) => k.clone(),
@@ -454,6 +526,7 @@ async fn run(args: Args) -> Result<Value, String> {
             context: shared.context.clone(),
             ciphertexts: Vec::new(),
             mix: shared.mix.clone(),
+            fast: make_signer(&shared)?,
         });
         let per_task = args.keys.div_ceil(args.connections.max(1));
         let mut tasks = Vec::new();
@@ -638,6 +711,69 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shared(signer: &str) -> Shared {
+        let args = Args::parse_from([
+            "tresor-bench",
+            "--endpoint",
+            "http://127.0.0.1:4599",
+            "--access-key",
+            "AKIDEXAMPLE",
+            "--secret-key",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "--region",
+            "eu-west-3",
+            "--op",
+            "generate-data-key,decrypt,re-encrypt,encrypt,generate-data-key-without-plaintext",
+            "--signer",
+            signer,
+        ]);
+        Shared {
+            authority: "127.0.0.1:4599".into(),
+            addr: "127.0.0.1:4599".parse().unwrap(),
+            key_id: String::new(),
+            keys: Vec::new(),
+            context: BTreeMap::new(),
+            ciphertexts: Vec::new(),
+            mix: parse_mix(&args.op).unwrap(),
+            fast: None,
+            args,
+        }
+    }
+
+    /// The fast signer signs like aws-sigv4 (make_signer refuses to start otherwise), and a
+    /// changed secret or body changes the signature.
+    #[test]
+    fn fast_signer_matches_aws_sigv4() {
+        let s = shared("fast");
+        let fast = make_signer(&s).unwrap().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        for body in [
+            &b""[..],
+            b"{}",
+            br#"{"KeyId":"alias/a","Plaintext":"aGk="}"#,
+        ] {
+            let ours = fast.sign(&s.authority, "Encrypt", body, &signer::amz_date(t));
+            let sdk = sign_sdk(&s, body, "Encrypt", t).unwrap();
+            let auth = |h: &[(String, String)]| {
+                h.iter()
+                    .find(|(n, _)| n == "authorization")
+                    .map(|(_, v)| v.clone())
+            };
+            let ours: Vec<(String, String)> =
+                ours.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+            assert_eq!(auth(&ours), auth(&sdk));
+            assert!(auth(&ours).unwrap().contains("/eu-west-3/kms/aws4_request"));
+        }
+        let other = signer::FastSigner::new("AKIDEXAMPLE", "other", "eu-west-3");
+        let a = fast.sign(&s.authority, "Encrypt", b"{}", &signer::amz_date(t));
+        let b = other.sign(&s.authority, "Encrypt", b"{}", &signer::amz_date(t));
+        let c = fast.sign(&s.authority, "Encrypt", b"{ }", &signer::amz_date(t));
+        assert_ne!(a[4], b[4]);
+        assert_ne!(a[4], c[4]);
+        assert!(make_signer(&shared("aws-sigv4")).unwrap().is_none());
+        assert!(make_signer(&shared("nope")).is_err());
+    }
 
     #[test]
     fn mixes_and_percentiles() {
