@@ -528,10 +528,13 @@ async fn run(args: Args) -> Result<Value, String> {
             mix: shared.mix.clone(),
             fast: make_signer(&shared)?,
         });
-        let per_task = args.keys.div_ceil(args.connections.max(1));
+        // The key made above is the first of them: `--keys N` makes exactly N keys.
+        let tasks_n = args.connections.max(1);
+        let (each, extra) = ((args.keys - 1) / tasks_n, (args.keys - 1) % tasks_n);
         let mut tasks = Vec::new();
-        for _ in 0..args.connections.max(1) {
+        for t in 0..tasks_n {
             let s = shared_ref.clone();
+            let per_task = each + usize::from(t < extra);
             tasks.push(tokio::spawn(async move {
                 let mut out = Vec::with_capacity(per_task);
                 let mut sender = connect(s.addr).await?;
@@ -553,6 +556,7 @@ async fn run(args: Args) -> Result<Value, String> {
                 Ok::<_, String>(out)
             }));
         }
+        shared.keys.push(shared.key_id.clone());
         for t in tasks {
             shared.keys.extend(t.await.map_err(|e| e.to_string())??);
         }
@@ -563,8 +567,10 @@ async fn run(args: Args) -> Result<Value, String> {
         .iter()
         .any(|op| matches!(op, Op::Decrypt | Op::ReEncrypt))
     {
-        for _ in 0..args.ciphertexts.max(1) {
-            let mut body = json!({"KeyId": shared.key_id, "KeySpec": "AES_256"});
+        // Spread over the keys too (every `keys / ciphertexts`-th key), so Decrypt touches them.
+        let stride = (shared.keys.len() / args.ciphertexts.max(1)).max(1);
+        for n in 0..args.ciphertexts.max(1) {
+            let mut body = json!({"KeyId": key_for(&shared, n * stride), "KeySpec": "AES_256"});
             if !shared.context.is_empty()
                 && let Some(o) = body.as_object_mut()
             {

@@ -316,7 +316,7 @@ struct Prepared {
 
 type Pending = (Prepared, oneshot::Sender<Result<(), AuditError>>);
 
-/// The durable sink: group commit through one writer task.
+/// The durable sink: group commit through one writer thread.
 pub struct GroupCommitAuditSink {
     tx: mpsc::Sender<Pending>,
 }
