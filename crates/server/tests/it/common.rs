@@ -82,47 +82,7 @@ impl Server {
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let config_path = data_dir.parent().unwrap().join("tresor.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--config")
-            .arg(&config_path)
-            .args(extra_args)
-            .env("TRESOR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tresor");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut lines = Vec::new();
-        let endpoint = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("tresor did not report its address");
-            lines.push(line.clone());
-            if let Some(addr) = line.strip_prefix("tresor: listening on ") {
-                break addr.trim().to_owned();
-            }
-        };
-        Server {
-            child: Some(child),
-            endpoint,
-            data_dir: data_dir.to_owned(),
-            stdout_lines: lines,
-            _tmp: None,
-        }
+        spawn_serve(data_dir, &config_path, extra_args, Stdio::inherit())
     }
 
     /// SIGTERM and wait; returns the exit status.
@@ -738,6 +698,11 @@ pub fn start_logging_to(
         .append(true)
         .open(log_file)
         .unwrap();
+    spawn_serve(data_dir, &config_path, extra_args, Stdio::from(log))
+}
+
+/// Starts `tresor serve` on `data_dir` with `config_path`, waiting for its address.
+fn spawn_serve(data_dir: &Path, config_path: &Path, extra_args: &[&str], stderr: Stdio) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
         .arg("serve")
         .arg("--data-dir")
@@ -745,11 +710,11 @@ pub fn start_logging_to(
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--config")
-        .arg(&config_path)
+        .arg(config_path)
         .args(extra_args)
         .env("TRESOR_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
+        .stderr(stderr)
         .spawn()
         .expect("start tresor");
     let stdout = child.stdout.take().unwrap();
