@@ -10,7 +10,7 @@ use super::{Blob, Operation, SecretBlob, check_grant_tokens, params, put};
 use crate::audit::Trail;
 use crate::context::CallContext;
 use crate::error::KmsError;
-use crate::kms::Kms;
+use crate::kms::{Kms, Resolved};
 use crate::state::KeyOp;
 use crate::types::{MessageType, SigningAlgorithm};
 
@@ -55,6 +55,59 @@ pub(crate) fn signing_audit_parameters(
     m
 }
 
+/// What Sign and Verify share in a request.
+pub(crate) struct Signing<'a> {
+    pub key_id: &'a str,
+    pub message_len: usize,
+    pub message_type: Option<MessageType>,
+    pub grant_tokens: Option<&'a [String]>,
+    pub signing_algorithm: SigningAlgorithm,
+    pub dry_run: Option<bool>,
+}
+
+/// The checks Sign and Verify share, in order: message length, grant tokens, authorization (with
+/// `kms:SigningAlgorithm` and `kms:MessageType`), key state, key usage and algorithm, DryRun.
+/// Returns the key, the algorithm for the crypto layer and the message type.
+pub(crate) async fn prepare_signing(
+    kms: &Kms,
+    ctx: &CallContext,
+    trail: &mut Trail,
+    (name, key_op): (&'static str, KeyOp),
+    req: Signing<'_>,
+) -> Result<
+    (
+        Resolved,
+        tresor_crypto::asymmetric::SigningAlgorithm,
+        MessageType,
+    ),
+    KmsError,
+> {
+    crate::asymmetric::check_message_len(req.message_len)?;
+    let tokens = req.grant_tokens.unwrap_or_default();
+    check_grant_tokens(tokens)?;
+    let message_type = req.message_type.unwrap_or(MessageType::Raw);
+    let access = crate::authz::Access::new(name)
+        .tokens(tokens)
+        .with_str("kms:SigningAlgorithm", req.signing_algorithm.as_str())
+        .with_str("kms:MessageType", message_type.as_str());
+    let r = kms
+        .resolve_for(ctx, req.key_id, true, access, trail)
+        .await?;
+    kms.check_state(key_op, &r.key)?;
+    let algorithm = crate::asymmetric::check_signing(
+        &r.key.record,
+        &r.key.arn,
+        name,
+        req.signing_algorithm,
+        message_type,
+        req.message_len,
+    )?;
+    if req.dry_run == Some(true) {
+        return Err(KmsError::DryRunOperation);
+    }
+    Ok((r, algorithm, message_type))
+}
+
 /// The message in the form the crypto layer takes.
 pub(crate) fn message_of(message_type: MessageType, bytes: &[u8]) -> Message<'_> {
     match message_type {
@@ -83,29 +136,21 @@ impl Operation for Sign {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<SignOutput, KmsError> {
-        crate::asymmetric::check_message_len(self.message.0.len())?;
-        let tokens = self.grant_tokens.clone().unwrap_or_default();
-        check_grant_tokens(&tokens)?;
-        let message_type = self.message_type.unwrap_or(MessageType::Raw);
-        let access = crate::authz::Access::new("Sign")
-            .tokens(&tokens)
-            .with_str("kms:SigningAlgorithm", self.signing_algorithm.as_str())
-            .with_str("kms:MessageType", message_type.as_str());
-        let r = kms
-            .resolve_for(ctx, &self.key_id, true, access, trail)
-            .await?;
-        kms.check_state(KeyOp::Sign, &r.key)?;
-        let algorithm = crate::asymmetric::check_signing(
-            &r.key.record,
-            &r.key.arn,
-            "Sign",
-            self.signing_algorithm,
-            message_type,
-            self.message.0.len(),
-        )?;
-        if self.dry_run == Some(true) {
-            return Err(KmsError::DryRunOperation);
-        }
+        let (r, algorithm, message_type) = prepare_signing(
+            kms,
+            ctx,
+            trail,
+            (Self::NAME, KeyOp::Sign),
+            Signing {
+                key_id: &self.key_id,
+                message_len: self.message.0.len(),
+                message_type: self.message_type,
+                grant_tokens: self.grant_tokens.as_deref(),
+                signing_algorithm: self.signing_algorithm,
+                dry_run: self.dry_run,
+            },
+        )
+        .await?;
         let signature = r
             .key
             .asymmetric_key()?

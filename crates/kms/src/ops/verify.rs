@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::sign::{message_of, signing_audit_parameters};
-use super::{Blob, Operation, SecretBlob, check_grant_tokens};
+use super::sign::{Signing, message_of, prepare_signing, signing_audit_parameters};
+use super::{Blob, Operation, SecretBlob};
 use crate::audit::Trail;
 use crate::context::CallContext;
 use crate::error::KmsError;
@@ -58,29 +58,21 @@ impl Operation for Verify {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<VerifyOutput, KmsError> {
-        crate::asymmetric::check_message_len(self.message.0.len())?;
-        let tokens = self.grant_tokens.clone().unwrap_or_default();
-        check_grant_tokens(&tokens)?;
-        let message_type = self.message_type.unwrap_or(MessageType::Raw);
-        let access = crate::authz::Access::new("Verify")
-            .tokens(&tokens)
-            .with_str("kms:SigningAlgorithm", self.signing_algorithm.as_str())
-            .with_str("kms:MessageType", message_type.as_str());
-        let r = kms
-            .resolve_for(ctx, &self.key_id, true, access, trail)
-            .await?;
-        kms.check_state(KeyOp::Verify, &r.key)?;
-        let algorithm = crate::asymmetric::check_signing(
-            &r.key.record,
-            &r.key.arn,
-            "Verify",
-            self.signing_algorithm,
-            message_type,
-            self.message.0.len(),
-        )?;
-        if self.dry_run == Some(true) {
-            return Err(KmsError::DryRunOperation);
-        }
+        let (r, algorithm, message_type) = prepare_signing(
+            kms,
+            ctx,
+            trail,
+            (Self::NAME, KeyOp::Verify),
+            Signing {
+                key_id: &self.key_id,
+                message_len: self.message.0.len(),
+                message_type: self.message_type,
+                grant_tokens: self.grant_tokens.as_deref(),
+                signing_algorithm: self.signing_algorithm,
+                dry_run: self.dry_run,
+            },
+        )
+        .await?;
         let valid = r.key.asymmetric_key()?.verify(
             algorithm,
             message_of(message_type, self.message.0.expose()),
