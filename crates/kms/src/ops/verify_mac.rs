@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::generate_mac::mac_audit_parameters;
-use super::{Blob, Operation, SecretBlob, check_grant_tokens};
+use super::generate_mac::{MacRequest, mac_audit_parameters, prepare_mac};
+use super::{Blob, Operation, SecretBlob};
 use crate::audit::Trail;
 use crate::context::CallContext;
 use crate::error::KmsError;
@@ -51,20 +51,20 @@ impl Operation for VerifyMac {
         ctx: &CallContext,
         trail: &mut Trail,
     ) -> Result<VerifyMacOutput, KmsError> {
-        crate::asymmetric::check_message_len(self.message.0.len())?;
-        let tokens = self.grant_tokens.clone().unwrap_or_default();
-        check_grant_tokens(&tokens)?;
-        let access = crate::authz::Access::new("VerifyMac")
-            .tokens(&tokens)
-            .with_str("kms:MacAlgorithm", self.mac_algorithm.as_str());
-        let r = kms
-            .resolve_for(ctx, &self.key_id, true, access, trail)
-            .await?;
-        kms.check_state(KeyOp::VerifyMac, &r.key)?;
-        crate::asymmetric::check_mac(&r.key.record, &r.key.arn, "VerifyMac", self.mac_algorithm)?;
-        if self.dry_run == Some(true) {
-            return Err(KmsError::DryRunOperation);
-        }
+        let r = prepare_mac(
+            kms,
+            ctx,
+            trail,
+            (Self::NAME, KeyOp::VerifyMac),
+            MacRequest {
+                key_id: &self.key_id,
+                message_len: self.message.0.len(),
+                grant_tokens: self.grant_tokens.as_deref(),
+                mac_algorithm: self.mac_algorithm,
+                dry_run: self.dry_run,
+            },
+        )
+        .await?;
         // Constant-time comparison (tresor_crypto::ct_eq).
         if !r
             .key
