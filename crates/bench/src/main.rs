@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 mod signer;
@@ -275,7 +275,13 @@ fn key_for(shared: &Shared, i: usize) -> &str {
     }
 }
 
-fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes>>, String> {
+/// `i` picks the operation and ciphertext, `k` the key (`--keys`).
+fn request(
+    shared: &Shared,
+    op: Op,
+    i: usize,
+    k: usize,
+) -> Result<http::Request<Full<Bytes>>, String> {
     if op == Op::Health {
         return http::Request::get(format!("http://{}/health", shared.authority))
             .header("host", &shared.authority)
@@ -285,10 +291,10 @@ fn request(shared: &Shared, op: Op, i: usize) -> Result<http::Request<Full<Bytes
     let ctx = (!shared.context.is_empty()).then(|| json!(shared.context));
     let mut body = match op {
         Op::GenerateDataKey | Op::GenerateDataKeyWithoutPlaintext => {
-            json!({"KeyId": key_for(shared, i), "KeySpec": "AES_256"})
+            json!({"KeyId": key_for(shared, k), "KeySpec": "AES_256"})
         }
         Op::Encrypt => {
-            json!({"KeyId": key_for(shared, i), "Plaintext": base64::engine::general_purpose::STANDARD.encode([7u8; 32])})
+            json!({"KeyId": key_for(shared, k), "Plaintext": base64::engine::general_purpose::STANDARD.encode([7u8; 32])})
         }
         Op::Decrypt => {
             json!({"CiphertextBlob": shared.ciphertexts.get(i % shared.ciphertexts.len().max(1)).cloned().unwrap_or_default()})
@@ -409,10 +415,16 @@ async fn worker(
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     budget: Option<u64>,
+    warm: Arc<AtomicUsize>,
 ) -> Result<WorkerResult, String> {
     let mut sender = connect(shared.addr).await?;
     let mut out = WorkerResult::default();
     let mut i = id.wrapping_mul(7919);
+    // Keys are dealt out across the connections (connection `id` takes keys id, id + n, ...), so
+    // after keys/connections requests each, every key was used once: the warm-up waits for that.
+    let n = shared.args.connections.max(1);
+    let per_worker = shared.keys.len().div_ceil(n);
+    let mut sent = 0usize;
     while !stop.load(Ordering::Relaxed) {
         if budget.is_some_and(|b| out.latencies_us.len() as u64 >= b) {
             break;
@@ -422,8 +434,12 @@ async fn worker(
             .get(i % shared.mix.len())
             .copied()
             .unwrap_or(Op::Health);
-        let req = request(&shared, op, i)?;
+        let req = request(&shared, op, i, id.wrapping_add(sent.wrapping_mul(n)))?;
         i = i.wrapping_add(1);
+        sent = sent.wrapping_add(1);
+        if sent == per_worker.max(1) {
+            warm.fetch_add(1, Ordering::Relaxed);
+        }
         let t0 = Instant::now();
         // Servers without keep-alive close the connection after each response: reconnect (the
         // time to do so counts in the request's latency, as it would for a real client).
@@ -592,6 +608,7 @@ async fn run(args: Args) -> Result<Value, String> {
         .count
         .map(|c| c.div_ceil(args.connections.max(1) as u64));
     let mut tasks = Vec::new();
+    let warm = Arc::new(AtomicUsize::new(0));
     for id in 0..args.connections.max(1) {
         tasks.push(tokio::spawn(worker(
             shared.clone(),
@@ -599,10 +616,20 @@ async fn run(args: Args) -> Result<Value, String> {
             measuring.clone(),
             stop.clone(),
             budget,
+            warm.clone(),
         )));
     }
     if args.warmup > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+        // With many keys, the warm-up lasts until every key was used once (the server's steady
+        // state has them cached; a cold key's first use reads it from the store), up to 15 minutes.
+        let until = Instant::now() + Duration::from_secs(900);
+        while shared.keys.len() > 1
+            && warm.load(Ordering::Relaxed) < args.connections.max(1)
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         measuring.store(true, Ordering::Relaxed);
     }
     let started = Instant::now();

@@ -1,7 +1,7 @@
 //! Last-use tracking for `GetKeyLastUsage` without a store write on the path of every
 //! cryptographic call: [`crate::Kms::call`] notes each successful cryptographic operation in
 //! memory (with its CloudTrail event id and request id), a background task flushes the newest use
-//! per key in batches ([`crate::Kms::flush_key_usage`]), and `GetKeyLastUsage` flushes before it
+//! per key in batches every 10 seconds ([`crate::Kms::flush_key_usage`]), and `GetKeyLastUsage` flushes before it
 //! reads. A crash loses at most the uses noted since the last flush.
 
 use std::collections::HashMap;
@@ -110,15 +110,17 @@ fn keep_newest(pending: &mut HashMap<(Region, KeyId), KeyUsageRecord>, u: KeyUsa
 
 impl Kms {
     /// Writes the uses noted since the last flush to the store (one batch). The server calls it
-    /// every second and at shutdown; `GetKeyLastUsage` calls it before reading.
-    // AWS-DEVIATION: a crash loses the uses of the last second; TrackingStartDate is when this
+    /// every 10 seconds and at shutdown; `GetKeyLastUsage` calls it before reading.
+    // AWS-DEVIATION: a crash loses the uses of the last 10 seconds; TrackingStartDate is when this
     // deployment first tracked usage.
     pub async fn flush_key_usage(&self) -> Result<(), KmsError> {
         self.tracking_start().await?;
-        let batch = self.usage.take();
+        let mut batch = self.usage.take();
         if batch.is_empty() {
             return Ok(());
         }
+        // In key order, so the store's writes walk its index instead of jumping around it.
+        batch.sort_unstable_by(|a, b| (&a.region, a.key_id).cmp(&(&b.region, b.key_id)));
         if let Err(e) = self.store.record_key_usage(&batch).await {
             self.usage.restore(batch);
             return Err(e.into());

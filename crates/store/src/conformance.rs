@@ -479,6 +479,10 @@ async fn listing(s: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    // A purged key no longer counts (the quota check of CreateKey reads this).
+    s.purge_key(&reg, &ids[0], 1).await.unwrap();
+    assert_eq!(s.count_keys(&acct, &reg).await.unwrap(), 4);
+    assert_eq!(s.count_keys(&acct, &region("ap-south-2")).await.unwrap(), 1);
 }
 
 async fn namespaces(s: &dyn Store) {

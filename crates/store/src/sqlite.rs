@@ -5,10 +5,11 @@
 //! calls run on tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use async_trait::async_trait;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tresor_kms::identity::{AccessKeyRecord, PrincipalRecord};
 use tresor_kms::store::{
@@ -79,6 +80,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (region, key_id)
     );
     "#,
+    // 3: the number of keys per account and Region, kept by triggers, so the key quota check of
+    // CreateKey reads one row instead of counting every key (it was O(keys) per CreateKey).
+    r#"
+    CREATE TABLE key_counts (
+        account TEXT    NOT NULL,
+        region  TEXT    NOT NULL,
+        n       INTEGER NOT NULL,
+        PRIMARY KEY (account, region)
+    );
+    INSERT INTO key_counts (account, region, n) SELECT account, region, COUNT(*) FROM keys GROUP BY account, region;
+    CREATE TRIGGER keys_counted AFTER INSERT ON keys BEGIN
+        INSERT OR IGNORE INTO key_counts (account, region, n) VALUES (NEW.account, NEW.region, 0);
+        UPDATE key_counts SET n = n + 1 WHERE account = NEW.account AND region = NEW.region;
+    END;
+    CREATE TRIGGER keys_uncounted AFTER DELETE ON keys BEGIN
+        UPDATE key_counts SET n = n - 1 WHERE account = OLD.account AND region = OLD.region;
+    END;
+    "#,
 ];
 
 const READERS: usize = 4;
@@ -88,6 +107,74 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    checkpointer: Option<Arc<Checkpointer>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(c) = &self.checkpointer {
+            c.stop.store(true, Ordering::Release);
+            c.wake();
+        }
+    }
+}
+
+/// How a database's write-ahead log is copied back into the database file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Checkpoints {
+    /// SQLite's default: the commit that takes the WAL past 1000 pages checkpoints, inside that
+    /// commit (so that one commit waits for it).
+    Inline,
+    /// A thread of the database's own checkpoints (PASSIVE: never blocking the writer) once the
+    /// WAL passes [`CHECKPOINT_AFTER_PAGES`], so no commit waits for a checkpoint. If the
+    /// checkpoints cannot catch up (a WAL restarts only when it is fully checkpointed at the
+    /// start of a write), the writer restarts it itself past [`WAL_LIMIT_PAGES`].
+    Background,
+}
+
+/// WAL size (pages) at which the background checkpointer starts (SQLite's own default).
+const CHECKPOINT_AFTER_PAGES: i64 = 1000;
+/// WAL size (pages, ~64 MiB at 4 KiB) at which the writer restarts the log (a RESTART checkpoint).
+const WAL_LIMIT_PAGES: i64 = 16_384;
+
+/// The background checkpointer's shared state: the WAL size the writer last saw, and a wake-up.
+struct Checkpointer {
+    wal_pages: AtomicI64,
+    stop: AtomicBool,
+    pending: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Checkpointer {
+    fn wake(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = true;
+            self.signal.notify_one();
+        }
+    }
+
+    /// Runs on its own thread with its own connection until the database is dropped.
+    fn run(self: Arc<Self>, conn: Connection) {
+        loop {
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            while !*pending && !self.stop.load(Ordering::Acquire) {
+                pending = match self.signal.wait(pending) {
+                    Ok(p) => p,
+                    Err(_) => return,
+                };
+            }
+            *pending = false;
+            drop(pending);
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+                tracing::warn!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    }
 }
 
 /// One SQLite database file: a writer connection, reader connections, numbered migrations.
@@ -148,7 +235,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         Ok(SqliteStore {
-            db: Db::open(path, MIGRATIONS)?,
+            db: Db::open(path, MIGRATIONS, Checkpoints::Inline)?,
         })
     }
 
@@ -175,10 +262,44 @@ impl SqliteStore {
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and applies pending `migrations`.
-    pub(crate) fn open(path: &Path, migrations: &[&str]) -> Result<Db, StoreError> {
-        let writer = Connection::open(path).map_err(internal)?;
+    pub(crate) fn open(
+        path: &Path,
+        migrations: &[&str],
+        checkpoints: Checkpoints,
+    ) -> Result<Db, StoreError> {
+        let mut writer = Connection::open(path).map_err(internal)?;
         configure(&writer)?;
         migrate(&writer, migrations)?;
+        let checkpointer = match checkpoints {
+            Checkpoints::Inline => None,
+            Checkpoints::Background => {
+                let shared = Arc::new(Checkpointer {
+                    wal_pages: AtomicI64::new(0),
+                    stop: AtomicBool::new(false),
+                    pending: Mutex::new(false),
+                    signal: Condvar::new(),
+                });
+                let conn = Connection::open(path).map_err(internal)?;
+                configure(&conn)?;
+                // Registering a WAL hook replaces SQLite's automatic checkpoint on this connection.
+                let hook = shared.clone();
+                writer
+                    .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+                        hook.wal_pages.store(i64::from(pages), Ordering::Release);
+                        if i64::from(pages) >= CHECKPOINT_AFTER_PAGES {
+                            hook.wake();
+                        }
+                        Ok(())
+                    }))
+                    .map_err(internal)?;
+                let runner = shared.clone();
+                std::thread::Builder::new()
+                    .name("tresor-sqlite-checkpoint".into())
+                    .spawn(move || runner.run(conn))
+                    .map_err(|e| StoreError::Internal(format!("checkpoint thread: {e}")))?;
+                Some(shared)
+            }
+        };
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -198,6 +319,7 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                checkpointer,
             }),
         })
     }
@@ -207,16 +329,33 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+
+    /// [`Db::write`] on the calling thread (for a thread whose job is to wait for the database).
+    pub(crate) fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError>,
+    {
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+        let result = f(&mut conn);
+        if let Some(c) = &self.inner.checkpointer
+            && c.wal_pages.load(Ordering::Acquire) >= WAL_LIMIT_PAGES
+        {
+            // The background checkpoints fell behind: copy the rest and restart the log now.
+            match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::RESTART) {
+                Ok(_) => c.wal_pages.store(0, Ordering::Release),
+                Err(e) => tracing::warn!(error = %e, "WAL restart checkpoint failed"),
+            }
+        }
+        result
     }
 
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -483,10 +622,12 @@ impl Store for SqliteStore {
         let n: i64 = self
             .read(move |c| {
                 c.query_row(
-                    "SELECT COUNT(*) FROM keys WHERE account = ?1 AND region = ?2",
+                    "SELECT n FROM key_counts WHERE account = ?1 AND region = ?2",
                     params![account, region],
                     |r| r.get(0),
                 )
+                .optional()
+                .map(Option::unwrap_or_default)
                 .map_err(internal)
             })
             .await?;
