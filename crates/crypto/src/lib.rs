@@ -88,7 +88,7 @@ pub use context::canonical_encryption_context;
 pub use error::CryptoError;
 pub use material::{KeyMaterialId, SymmetricKeyMaterial};
 pub use root_key::RootKey;
-pub use secret::{SecretBytes, ct_eq, random_array, random_bytes};
+pub use secret::{SecretBytes, ct_eq, random_array, random_bytes, random_uuid};
 pub use signing::{Ed25519Signer, verify_ed25519};
 
 /// SHA-256 of `data` (request payload hashes for SigV4; not for secrets).

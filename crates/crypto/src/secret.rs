@@ -71,8 +71,32 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     Ok(out)
 }
 
+/// A random (version 4) UUID for identifiers — request ids, event ids — from the same
+/// user-space CSPRNG as everything else here (`Uuid::new_v4` asks the kernel on every call).
+pub fn random_uuid() -> uuid::Uuid {
+    match random_array::<16>() {
+        Ok(b) => uuid::Builder::from_random_bytes(b).into_uuid(),
+        Err(_) => uuid::Uuid::new_v4(),
+    }
+}
+
 /// Constant-time equality of two byte strings (time depends only on the
 /// lengths). Different lengths compare unequal.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn random_uuids_are_version_4_and_distinct() {
+        let a = super::random_uuid();
+        let b = super::random_uuid();
+        assert_eq!(a.get_version_num(), 4);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
+        // The hyphenated lower-case form, as AWS request and event ids are.
+        assert_eq!(a.to_string().len(), 36);
+    }
 }

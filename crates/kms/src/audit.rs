@@ -197,7 +197,7 @@ pub fn build_event(
         response_elements: trail.response_elements,
         additional_event_data: additional,
         request_id: ctx.request_id.clone(),
-        event_id: uuid::Uuid::new_v4().to_string(),
+        event_id: tresor_crypto::random_uuid().to_string(),
         read_only,
         resources: trail
             .resources
@@ -213,7 +213,7 @@ pub fn build_event(
         management_event: true,
         recipient_account_id: ctx.caller.account.as_str().to_owned(),
         // Calls a service makes on a customer's behalf carry a shared event id.
-        shared_event_id: service.map(|_| uuid::Uuid::new_v4().to_string()),
+        shared_event_id: service.map(|_| tresor_crypto::random_uuid().to_string()),
         event_category: "Management",
         event_time_millis: now.millis(),
     }
@@ -250,7 +250,7 @@ pub fn build_service_event(
         response_elements: None,
         additional_event_data,
         request_id: String::new(),
-        event_id: uuid::Uuid::new_v4().to_string(),
+        event_id: tresor_crypto::random_uuid().to_string(),
         read_only: false,
         resources: vec![AuditResource {
             account_id: account.as_str().to_owned(),
@@ -283,13 +283,13 @@ pub fn with_owner_copies(mut event: AuditEvent) -> (AuditEvent, Vec<AuditEvent>)
         return (event, Vec::new());
     }
     if event.shared_event_id.is_none() {
-        event.shared_event_id = Some(uuid::Uuid::new_v4().to_string());
+        event.shared_event_id = Some(tresor_crypto::random_uuid().to_string());
     }
     let copies = owners
         .into_iter()
         .map(|owner| AuditEvent {
             recipient_account_id: owner,
-            event_id: uuid::Uuid::new_v4().to_string(),
+            event_id: tresor_crypto::random_uuid().to_string(),
             ..event.clone()
         })
         .collect();

@@ -75,10 +75,14 @@ impl UsageBuffer {
     }
 
     fn take(&self) -> Vec<KeyUsageRecord> {
-        self.pending
+        // Swap the map out and take it apart outside the lock: with many keys in use it holds
+        // tens of thousands of entries, and every call notes its use under this lock.
+        let taken = self
+            .pending
             .lock()
-            .map(|mut p| p.drain().map(|(_, u)| u).collect())
-            .unwrap_or_default()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        taken.into_values().collect()
     }
 
     /// Puts records back after a failed flush (newer uses noted meanwhile win).

@@ -121,7 +121,7 @@ impl From<KeyId> for String {
 
 impl KeyId {
     pub fn new_random() -> KeyId {
-        KeyId(Uuid::new_v4())
+        KeyId(tresor_crypto::random_uuid())
     }
     /// AWS key ids are lower-case 8-4-4-4-12 hex; anything else is not a key id.
     pub fn parse(s: &str) -> Option<KeyId> {

@@ -302,7 +302,7 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = tresor_crypto::random_uuid().to_string();
     let (parts, body) = req.into_parts();
     if parts.method == http::Method::GET && parts.uri.path() == "/health" {
         return Ok(health(&state, &request_id).await);
