@@ -63,36 +63,6 @@ pub struct LoadedKey {
     pub(crate) aliases: Vec<String>,
 }
 
-/// Parsed key policies by text, shared by every loaded key with the same policy (most keys of an
-/// account have the default one): one parsed copy instead of one per cached key keeps the key
-/// cache small and the memory a call touches the same whatever the number of keys.
-static KEY_POLICIES: std::sync::LazyLock<
-    Mutex<HashMap<String, std::sync::Weak<tresor_policy::Policy>>>,
-> = std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Past this many distinct texts, texts no loaded key uses any more are dropped.
-const KEY_POLICIES_SWEEP_AT: usize = 4096;
-
-fn shared_key_policy(text: &str) -> Result<Arc<tresor_policy::Policy>, tresor_policy::PolicyError> {
-    if let Some(p) = KEY_POLICIES
-        .lock()
-        .ok()
-        .and_then(|m| m.get(text).and_then(std::sync::Weak::upgrade))
-    {
-        return Ok(p);
-    }
-    let parsed = Arc::new(tresor_policy::parse_key_policy(text)?);
-    if let Ok(mut m) = KEY_POLICIES.lock() {
-        if m.len() >= KEY_POLICIES_SWEEP_AT {
-            m.retain(|_, w| w.strong_count() > 0);
-        }
-        if m.len() < 4 * KEY_POLICIES_SWEEP_AT {
-            m.insert(text.to_owned(), Arc::downgrade(&parsed));
-        }
-    }
-    Ok(parsed)
-}
-
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedKey")
@@ -142,8 +112,8 @@ impl LoadedKey {
             }
             _ => None,
         };
-        let policy = match shared_key_policy(&record.policy) {
-            Ok(p) => Some(p),
+        let policy = match tresor_policy::parse_key_policy(&record.policy) {
+            Ok(p) => Some(Arc::new(p)),
             Err(e) => {
                 tracing::error!(key = %arn, error = %e, "stored key policy does not parse; it allows nothing");
                 None

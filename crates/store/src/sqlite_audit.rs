@@ -111,8 +111,15 @@ fn read_signed(c: &Connection, table: &str, chain: &str) -> Result<Vec<Signed>, 
     rows.into_iter().map(signed_from_row).collect()
 }
 
-const RECORD_COLUMNS: &str = "chain, seq, prev_hash, hash, event_time, event_name, account, region, principal_arn, \
-     username, access_key_id, error_code, read_only, event_id, request_id, resources, json";
+/// The record columns in insert and select order (one list for both statements).
+macro_rules! record_columns {
+    () => {
+        "chain, seq, prev_hash, hash, event_time, event_name, account, region, principal_arn, \
+         username, access_key_id, error_code, read_only, event_id, request_id, resources, json"
+    };
+}
+
+const RECORD_COLUMNS: &str = record_columns!();
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditRecordRow, String)> {
     Ok((
@@ -173,9 +180,11 @@ fn on_dedicated_thread() -> bool {
         .unwrap_or(true)
 }
 
-const INSERT_RECORD: &str = "INSERT INTO audit_records (chain, seq, prev_hash, hash, event_time, event_name, account, region, principal_arn, \
-     username, access_key_id, error_code, read_only, event_id, request_id, resources, json) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+const INSERT_RECORD: &str = concat!(
+    "INSERT INTO audit_records (",
+    record_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+);
 
 /// One group commit: the records, the new signed head and (sometimes) a digest, atomically.
 fn insert_batch(
