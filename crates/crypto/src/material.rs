@@ -55,9 +55,16 @@ impl KeyMaterialId {
         Ok(Self(random_array()?))
     }
 
-    /// 64 lower-case hex characters.
+    /// 64 lower-case hex characters (built directly: GenerateDataKey, Encrypt and Decrypt
+    /// each print one into the response and one into the audit record).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let nibble = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) });
+        let mut out = String::with_capacity(64);
+        for b in self.0 {
+            out.push(nibble(b >> 4));
+            out.push(nibble(b & 15));
+        }
+        out
     }
 
     /// Parses exactly 64 lower-case hex characters (the only form

@@ -297,6 +297,40 @@ impl Kms {
                 constraints: c.as_ref(),
             })
             .collect();
+        let r = &key.record;
+        // The condition context is only built when a policy can read it (a condition or a policy
+        // variable): the decision is the same, and most calls are decided without it.
+        let reads_context = key.policy.as_deref().is_some_and(Policy::reads_context)
+            || identity.iter().any(|(_, p)| p.reads_context());
+        let context = if reads_context {
+            self.key_context(ctx, key, access, alias)
+        } else {
+            ConditionContext::new()
+        };
+        let action = format!("kms:{}", access.action);
+        let req = AuthzRequest {
+            action: &action,
+            resource: &key.arn,
+            resource_account: Some(r.account.as_str()),
+            principal: &principal,
+            key_policy: key.policy.as_deref(),
+            identity_policies: &named,
+            grants: &views,
+            grant_operation: grant_operation(access.action),
+            encryption_context: access.encryption_context,
+            context: &context,
+        };
+        Ok(tresor_policy::authorize(&req))
+    }
+
+    /// The condition context of a call on `key`: the global keys, the key's own, the request's.
+    fn key_context(
+        &self,
+        ctx: &CallContext,
+        key: &LoadedKey,
+        access: &Access<'_>,
+        alias: Option<&str>,
+    ) -> ConditionContext {
         let mut context = self.base_context(ctx);
         let r = &key.record;
         context.insert_single("kms:KeySpec", r.key_spec.as_str());
@@ -326,20 +360,7 @@ impl Kms {
         for (k, v) in &access.conditions {
             context.insert(k, v.clone());
         }
-        let action = format!("kms:{}", access.action);
-        let req = AuthzRequest {
-            action: &action,
-            resource: &key.arn,
-            resource_account: Some(r.account.as_str()),
-            principal: &principal,
-            key_policy: key.policy.as_deref(),
-            identity_policies: &named,
-            grants: &views,
-            grant_operation: grant_operation(access.action),
-            encryption_context: access.encryption_context,
-            context: &context,
-        };
-        Ok(tresor_policy::authorize(&req))
+        context
     }
 
     /// The key's grants, plus any grant named by a grant token that the cache does not hold yet
@@ -388,9 +409,12 @@ impl Kms {
             .iter()
             .map(|(name, policy)| NamedPolicy { name, policy })
             .collect();
-        let mut context = self.base_context(ctx);
-        for (k, v) in &access.conditions {
-            context.insert(k, v.clone());
+        let mut context = ConditionContext::new();
+        if identity.iter().any(|(_, p)| p.reads_context()) {
+            context = self.base_context(ctx);
+            for (k, v) in &access.conditions {
+                context.insert(k, v.clone());
+            }
         }
         let action = format!("kms:{}", access.action);
         let req = AuthzRequest {

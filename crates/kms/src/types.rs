@@ -434,15 +434,35 @@ impl Timestamp {
     pub fn to_iso8601_seconds(self) -> String {
         let t = time::OffsetDateTime::from_unix_timestamp(self.unix_seconds())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        let (year, fields) = (
             t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+            [
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+            ],
+        );
+        let Some(year) = u16::try_from(year).ok().filter(|y| *y <= 9999) else {
+            return format!(
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                fields[0], fields[1], fields[2], fields[3], fields[4]
+            );
+        };
+        // Digits pushed directly: this runs for every audit record.
+        let mut out = String::with_capacity(20);
+        let digit = |n: u16| char::from(b"0123456789"[usize::from(n % 10)]);
+        for n in [year / 1000, year / 100, year / 10, year] {
+            out.push(digit(n));
+        }
+        out.push('-');
+        for (n, sep) in fields.into_iter().zip(['-', 'T', ':', ':', 'Z']) {
+            out.push(digit(u16::from(n) / 10));
+            out.push(digit(u16::from(n)));
+            out.push(sep);
+        }
+        out
     }
 }
 
@@ -538,6 +558,18 @@ mod tests {
             Timestamp::from_unix_seconds(1_660_171_107).to_iso8601_seconds(),
             "2022-08-10T22:38:27Z"
         );
+        // Single-digit fields are zero-padded, as by the formatter it replaced.
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_704_070_861, "2024-01-01T01:01:01Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(
+                Timestamp::from_unix_seconds(secs).to_iso8601_seconds(),
+                text
+            );
+        }
         let back: Timestamp = serde_json::from_str("1646160362.664").expect("parse");
         assert_eq!(back, t);
     }

@@ -52,6 +52,9 @@ pub struct Policy {
     version: Option<PolicyVersion>,
     id: Option<String>,
     statements: Vec<Statement>,
+    /// Whether evaluating it can read the request's condition context (see
+    /// [`Policy::reads_context`]); computed once when parsed.
+    reads_context: bool,
 }
 
 impl Policy {
@@ -66,6 +69,14 @@ impl Policy {
 
     pub fn statements(&self) -> &[Statement] {
         &self.statements
+    }
+
+    /// Whether evaluating this policy can read the request's condition context: some statement
+    /// has a `Condition` or a policy variable in `Resource`/`NotResource`. A caller whose
+    /// policies all answer `false` may evaluate them against an empty context and get the same
+    /// decision (principals and actions never read it).
+    pub fn reads_context(&self) -> bool {
+        self.reads_context
     }
 
     /// Every AWS account, principal ARN and service principal named in a
@@ -115,6 +126,16 @@ impl Statement {
         self.effect
     }
 
+    /// Whether evaluating the statement can read the condition context: it has conditions, or a
+    /// resource pattern with a variable.
+    fn reads_context(&self) -> bool {
+        !self.conditions.is_empty()
+            || self
+                .resource
+                .as_ref()
+                .is_some_and(|r| r.patterns.iter().any(Pattern::has_variables))
+    }
+
     /// Whether the statement has `Principal` or `NotPrincipal`.
     pub fn has_principal(&self) -> bool {
         self.principal.is_some()
@@ -122,7 +143,7 @@ impl Statement {
 
     /// Whether the statement applies to the (lower-cased) action. A
     /// statement without `Action`/`NotAction` matches nothing.
-    pub(crate) fn matches_action(&self, action_lowercase: &[char]) -> bool {
+    pub(crate) fn matches_action(&self, action_lowercase: &str) -> bool {
         match &self.action {
             None => false,
             Some(a) => a.patterns.iter().any(|p| glob(p, action_lowercase)) != a.negated,
@@ -370,10 +391,12 @@ fn parse(text: &str, kind: Kind) -> Result<Policy, PolicyError> {
             )));
         }
     };
+    let reads_context = statements.iter().any(Statement::reads_context);
     Ok(Policy {
         version,
         id,
         statements,
+        reads_context,
     })
 }
 

@@ -215,7 +215,7 @@ fn evaluate_statement<'p>(
     in_key_policy: bool,
     req: &AuthzRequest<'_>,
     env: &Env<'_>,
-    action: &[char],
+    action: &str,
 ) -> Outcome<'p> {
     let principal = match (&statement.principal, in_key_policy) {
         (Some(p), _) => p.applies_to(req.principal, statement.effect()),
@@ -298,7 +298,7 @@ pub fn authorize(req: &AuthzRequest<'_>) -> Evaluation {
         context: req.context,
         principal: Some(req.principal),
     };
-    let action: Vec<char> = req.action.to_lowercase().chars().collect();
+    let action = req.action.to_lowercase();
     let mut tally = Tally::default();
 
     if let Some(policy) = req.key_policy {

@@ -57,6 +57,13 @@ impl Pattern {
         Pattern { pieces }
     }
 
+    /// Whether resolving the pattern reads request values (it has a `${...}` variable).
+    pub(crate) fn has_variables(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Var { .. } | Piece::Invalid))
+    }
+
     /// Compiles a pattern that never has variables, lower-cased (actions).
     pub(crate) fn compile_lowercase(raw: &str) -> Vec<Tok> {
         raw.to_lowercase()
@@ -169,12 +176,14 @@ fn parse_default(s: &str) -> Option<(String, usize)> {
 }
 
 /// Glob match of `text` against `pattern` (`*` any run, `?` one character).
-/// Linear in practice, O(len(pattern) × len(text)) at worst; no recursion.
-pub(crate) fn glob(pattern: &[Tok], text: &[char]) -> bool {
+/// Linear in practice, O(len(pattern) × len(text)) at worst; no recursion, no allocation.
+pub(crate) fn glob(pattern: &[Tok], text: &str) -> bool {
+    // Byte positions in `text`, always on character boundaries.
     let (mut p, mut t) = (0usize, 0usize);
     // Position after the last `*` seen, and the text position it absorbed to.
     let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
+    let char_at = |at: usize| text.get(at..).and_then(|rest| rest.chars().next());
+    while let Some(c) = char_at(t) {
         match pattern.get(p) {
             Some(Tok::Star) => {
                 p += 1;
@@ -182,17 +191,19 @@ pub(crate) fn glob(pattern: &[Tok], text: &[char]) -> bool {
             }
             Some(Tok::Question) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
             }
-            Some(Tok::Char(c)) if text.get(t) == Some(c) => {
+            Some(Tok::Char(want)) if *want == c => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
             }
             _ => match backtrack {
                 Some((bp, bt)) => {
+                    // The `*` absorbs one more character.
+                    let next = bt + char_at(bt).map_or(1, char::len_utf8);
                     p = bp;
-                    t = bt + 1;
-                    backtrack = Some((bp, bt + 1));
+                    t = next;
+                    backtrack = Some((bp, next));
                 }
                 None => return false,
             },
@@ -213,11 +224,9 @@ pub(crate) fn glob_str(pattern: &[Tok], text: &str, ignore_case: bool) -> bool {
                 other => vec![*other],
             })
             .collect();
-        let text: Vec<char> = text.to_lowercase().chars().collect();
-        glob(&pattern, &text)
+        glob(&pattern, &text.to_lowercase())
     } else {
-        let text: Vec<char> = text.chars().collect();
-        glob(pattern, &text)
+        glob(pattern, text)
     }
 }
 
@@ -295,6 +304,14 @@ mod tests {
                 false,
             ),
             ("é?", "éé", true),
+            // Multi-byte characters, also where a `*` backtracks over them.
+            ("*é", "aéé", true),
+            ("a*ü?", "aüüü", true),
+            ("?", "日", true),
+            ("??", "日", false),
+            ("*本*", "日本語", true),
+            ("*本?", "日本語本", false),
+            ("*本?", "日本語本語", true),
         ];
         for (p, t, want) in cases {
             assert_eq!(matches(p, t), want, "{p:?} vs {t:?}");

@@ -473,3 +473,60 @@ fn key_and_identity_policy_rules() {
     assert!(parse_key_policy(with_principal).is_ok());
     assert!(parse_key_policy(with_not_principal).is_ok());
 }
+
+/// Whether a policy can read the request's condition context: the server builds the context only
+/// for calls whose policies can (a condition anywhere, or a variable in a resource pattern).
+#[test]
+fn which_policies_read_the_request_context() {
+    let statement = |extra: &str| {
+        format!(
+            r#"{{"Version": "2012-10-17", "Statement": [
+                {{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}},
+                {{"Effect": "Deny", "Action": "kms:*", {extra}}}
+            ]}}"#
+        )
+    };
+    assert!(
+        !parse_key_policy(DEFAULT_KEY_POLICY)
+            .unwrap()
+            .reads_context()
+    );
+    // The console's policy lets key users create grants only for AWS resources (a condition).
+    assert!(
+        parse_key_policy(CONSOLE_KEY_POLICY)
+            .unwrap()
+            .reads_context()
+    );
+    let cases = [
+        (r#""Resource": "arn:aws:kms:*:111122223333:key/*""#, false),
+        // Without a 2012-10-17 version `${...}` is plain text; with it, a variable.
+        (
+            r#""Resource": "arn:aws:kms:*:${aws:PrincipalAccount}:key/*""#,
+            true,
+        ),
+        (
+            r#""NotResource": "arn:aws:kms:*:*:alias/${aws:username}""#,
+            true,
+        ),
+        (r#""Resource": "arn:aws:kms:*:*:key/${*}""#, false),
+        (
+            r#""Resource": "*", "Condition": {"StringNotEquals": {"kms:EncryptionContext:tenant": "a"}}"#,
+            true,
+        ),
+        (
+            r#""Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}"#,
+            true,
+        ),
+    ];
+    for (extra, reads) in cases {
+        let doc = statement(extra);
+        assert_eq!(
+            parse_identity_policy(&doc).unwrap().reads_context(),
+            reads,
+            "{doc}"
+        );
+    }
+    let unversioned = r#"{"Statement": [{"Effect": "Allow", "Action": "kms:*",
+        "Resource": "arn:aws:kms:*:${aws:PrincipalAccount}:key/*"}]}"#;
+    assert!(!parse_identity_policy(unversioned).unwrap().reads_context());
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -85,12 +85,33 @@ fn response(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
+        h.insert(X_AMZN_REQUESTID, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&http_date(now_unix_seconds(state))) {
+    if let Some(v) = date_header(now_unix_seconds(state)) {
         h.insert(header::DATE, v);
     }
     resp
+}
+
+const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+
+/// The `Date` header for `unix_seconds`, formatted once per second per thread.
+fn date_header(unix_seconds: i64) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.try_borrow_mut().ok()?;
+        match &*last {
+            Some((at, v)) if *at == unix_seconds => Some(v.clone()),
+            _ => {
+                let v = HeaderValue::from_str(&http_date(unix_seconds)).ok()?;
+                *last = Some((unix_seconds, v.clone()));
+                Some(v)
+            }
+        }
+    })
 }
 
 fn json_reply(state: &AppState, request_id: &str, reply: kms_edge::JsonReply) -> Response<Body> {
@@ -373,7 +394,7 @@ async fn handle(
             ));
         }
     };
-    let payload_hash = hex::encode(aws_lc_rs_digest(&body));
+    let payload_hash = tresor_sigv4::sha256_hex(&body);
 
     // Header values that are not visible ASCII cannot be part of a valid signature.
     let mut header_pairs: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
@@ -483,10 +504,6 @@ async fn handle(
     }
 }
 
-fn aws_lc_rs_digest(body: &[u8]) -> [u8; 32] {
-    tresor_crypto::sha256(body)
-}
-
 /// Serves connections until `shutdown` resolves, then lets in-flight requests finish (up to
 /// `grace`).
 pub async fn serve(
@@ -547,11 +564,19 @@ pub async fn serve(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn http_dates() {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        // The per-second cache gives each second its own date.
+        for secs in [784_111_777, 784_111_777, 784_111_778, 784_111_777] {
+            assert_eq!(
+                date_header(secs).unwrap().to_str().unwrap(),
+                http_date(secs)
+            );
+        }
     }
 }

@@ -40,10 +40,13 @@ impl Authorization {
     /// which is `date/region/service/aws4_request` for every request that
     /// [`crate::verify`] accepts.
     pub fn scope(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.date, self.region, self.service, self.terminator
-        )
+        [
+            self.date.as_str(),
+            &self.region,
+            &self.service,
+            &self.terminator,
+        ]
+        .join("/")
     }
 }
 

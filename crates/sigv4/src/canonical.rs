@@ -158,10 +158,16 @@ pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> Result
 /// Builds the string to sign:
 /// `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex SHA-256 of canonical_request>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    let hash = sha256_hex(canonical_request.as_bytes());
+    let mut out =
+        String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + hash.len() + 3);
+    for (i, part) in [ALGORITHM, amz_date, scope, &hash].into_iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 fn canonical_uri(path: &str, encoding: UriEncoding) -> Cow<'_, str> {

@@ -271,16 +271,33 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// Formats Unix seconds as `YYYYMMDD'T'HHMMSS'Z'`.
+/// Formats Unix seconds as `YYYYMMDD'T'HHMMSS'Z'` (digits pushed directly for years 0–9999:
+/// this runs for every request).
 fn format_basic_iso(unix_seconds: i64) -> String {
     let (year, month, day) = civil_from_days(unix_seconds.div_euclid(86_400));
     let second_of_day = unix_seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+    let (h, m, s) = (
         second_of_day / 3_600,
         second_of_day % 3_600 / 60,
-        second_of_day % 60
-    )
+        second_of_day % 60,
+    );
+    if !(0..=9999).contains(&year) {
+        return format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z");
+    }
+    let mut out = String::with_capacity(16);
+    let digit = |n: i64| char::from(b'0' + n.rem_euclid(10).unsigned_abs() as u8);
+    for n in [year / 1000, year / 100, year / 10, year] {
+        out.push(digit(n));
+    }
+    for (i, n) in [month, day, h, m, s].into_iter().enumerate() {
+        if i == 2 {
+            out.push('T');
+        }
+        out.push(digit(n / 10));
+        out.push(digit(n));
+    }
+    out.push('Z');
+    out
 }
 
 #[cfg(test)]
