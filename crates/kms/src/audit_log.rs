@@ -77,14 +77,7 @@ impl AuditIndex {
             take("userName"),
             take("accessKeyId"),
         );
-        let username = match kind.as_deref() {
-            Some("IAMUser") => user_name,
-            Some("AssumedRole") => arn
-                .as_deref()
-                .and_then(|a| a.rsplit('/').next().map(str::to_owned)),
-            Some("Root") => Some("root".to_owned()),
-            _ => None,
-        };
+        let username = username_of(kind.as_deref(), arn.as_deref(), user_name);
         AuditIndex {
             event_time_millis: parse_iso_seconds(&e.event_time)
                 .map(|s| s * 1000)
@@ -113,14 +106,11 @@ impl AuditIndex {
                 .and_then(|x| x.as_str())
                 .map(str::to_owned)
         };
-        let username = match ui_s("type").as_deref() {
-            Some("IAMUser") => ui_s("userName"),
-            Some("AssumedRole") => {
-                ui_s("arn").and_then(|a| a.rsplit('/').next().map(str::to_owned))
-            }
-            Some("Root") => Some("root".to_owned()),
-            _ => None,
-        };
+        let username = username_of(
+            ui_s("type").as_deref(),
+            ui_s("arn").as_deref(),
+            ui_s("userName"),
+        );
         let event_time_millis = parse_iso_seconds(&s("eventTime").unwrap_or_default())
             .map(|s| s * 1000)
             .unwrap_or(0);
@@ -149,6 +139,17 @@ impl AuditIndex {
                 })
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// The `username` query column from a record's `userIdentity` type, ARN and `userName` (one rule
+/// for [`AuditIndex::from_event`] and [`AuditIndex::derive`], which `verify` compares).
+fn username_of(kind: Option<&str>, arn: Option<&str>, user_name: Option<String>) -> Option<String> {
+    match kind {
+        Some("IAMUser") => user_name,
+        Some("AssumedRole") => arn.and_then(|a| a.rsplit('/').next().map(str::to_owned)),
+        Some("Root") => Some("root".to_owned()),
+        _ => None,
     }
 }
 

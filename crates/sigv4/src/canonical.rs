@@ -159,15 +159,7 @@ pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> Result
 /// `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex SHA-256 of canonical_request>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     let hash = sha256_hex(canonical_request.as_bytes());
-    let mut out =
-        String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + hash.len() + 3);
-    for (i, part) in [ALGORITHM, amz_date, scope, &hash].into_iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(part);
-    }
-    out
+    [ALGORITHM, amz_date, scope, &hash].join("\n")
 }
 
 fn canonical_uri(path: &str, encoding: UriEncoding) -> Cow<'_, str> {
