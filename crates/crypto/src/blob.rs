@@ -119,19 +119,22 @@ pub fn seal(
         return Err(CryptoError::Internal);
     }
     let ctx_bytes = canonical_encryption_context_checked(ctx).ok_or(CryptoError::Internal)?;
-    let salt: [u8; SALT_LEN] = random_array()?;
-    let nonce: [u8; NONCE_LEN] = random_array()?;
+    // Salt and nonce from one generator call (each call mixes in fresh hardware entropy, which
+    // costs more than the bytes).
+    let salt_and_nonce: [u8; SALT_LEN + NONCE_LEN] = random_array()?;
+    let (salt, nonce) = salt_and_nonce.split_at(SALT_LEN);
+    let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| CryptoError::Internal)?;
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Internal)?;
 
     let mut out = Vec::with_capacity(OVERHEAD.saturating_add(plaintext.len()));
     out.push(VERSION_1);
     out.extend_from_slice(key_id.as_bytes());
     out.extend_from_slice(&material_id.0);
-    out.extend_from_slice(&salt);
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(salt_and_nonce.as_slice());
     debug_assert_eq!(out.len(), HEADER_LEN);
 
     let aad = aad(&out, &ctx_bytes);
-    let data_key = derive_data_key(material, &salt).map_err(|_| CryptoError::Internal)?;
+    let data_key = derive_data_key(material, salt).map_err(|_| CryptoError::Internal)?;
     aead::seal_append(data_key.as_slice(), nonce, &aad, plaintext, &mut out)
         .map_err(|_| CryptoError::Internal)?;
     Ok(out)
