@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::error::KmsError;
 use crate::kms::Kms;
 use crate::store::KeyUsageRecord;
-use crate::types::{KeyId, KeyRef, Region, Timestamp};
+use crate::types::{KeyId, Region, Timestamp};
 
 /// The operations `GetKeyLastUsage` reports (reference §3.4): successful cryptographic use only.
 pub const TRACKED_OPERATIONS: &[&str] = &[
@@ -32,44 +32,133 @@ pub const TRACKED_OPERATIONS: &[&str] = &[
 /// The store meta value holding when tracking began (epoch milliseconds).
 const TRACKING_START_META: &str = "key_usage_tracking_start";
 
-/// The keys a finished, successful call used, as usage records (ReEncrypt: both keys).
-pub(crate) fn used_keys(operation: &str, event: &AuditEvent) -> Vec<KeyUsageRecord> {
-    if !TRACKED_OPERATIONS.contains(&operation) {
-        return Vec::new();
-    }
-    event
-        .resources
-        .iter()
-        .filter_map(|r| match KeyRef::parse(&r.arn) {
-            Ok(KeyRef::Arn { region, key_id, .. }) => Some(KeyUsageRecord {
-                region,
-                key_id,
-                operation: operation.to_owned(),
-                timestamp: Timestamp(event.event_time_millis),
-                event_id: event.event_id.clone(),
-                request_id: event.request_id.clone(),
-            }),
-            _ => None,
-        })
-        .collect()
+/// What a finished, successful call used, captured from its audit event before the event is
+/// handed to the audit log (no heap allocation for the usual one or two keys of the call's
+/// region with UUID event and request ids).
+#[derive(Debug, Default)]
+pub(crate) struct Uses {
+    operation: &'static str,
+    timestamp: Timestamp,
+    event_id: CompactId,
+    request_id: CompactId,
+    /// Keys in the call's region (ReEncrypt: both keys).
+    keys: [Option<KeyId>; 2],
+    /// Any other key (none in practice: a call reaches keys of its own region only).
+    elsewhere: Vec<(Region, KeyId)>,
 }
 
-/// The newest use per key that is not yet in the store.
+/// An event or request id: a lower-case hyphenated UUID kept as its 16 bytes, or the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CompactId {
+    Uuid(uuid::Uuid),
+    Text(Box<str>),
+}
+
+impl Default for CompactId {
+    fn default() -> CompactId {
+        CompactId::Text(Box::from(""))
+    }
+}
+
+impl CompactId {
+    fn new(s: &str) -> CompactId {
+        // Only the canonical form round-trips exactly through `Uuid`'s formatting.
+        if s.len() == 36
+            && !s.bytes().any(|b| b.is_ascii_uppercase())
+            && let Ok(u) = uuid::Uuid::parse_str(s)
+        {
+            return CompactId::Uuid(u);
+        }
+        CompactId::Text(Box::from(s))
+    }
+
+    fn to_text(&self) -> String {
+        match self {
+            CompactId::Uuid(u) => u.hyphenated().to_string(),
+            CompactId::Text(t) => t.to_string(),
+        }
+    }
+}
+
+/// `arn:<partition>:kms:<region>:<account>:key/<key-id>` → (region, key id).
+fn key_of_arn(arn: &str) -> Option<(&str, KeyId)> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("kms"), Some(region), Some(_), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let id = resource.strip_prefix("key/")?;
+    KeyId::parse(id).map(|k| (region, k))
+}
+
+/// The keys a finished, successful call used (ReEncrypt: both keys); `None` for an operation
+/// `GetKeyLastUsage` does not report.
+pub(crate) fn used_keys(operation: &'static str, event: &AuditEvent) -> Option<Uses> {
+    if !TRACKED_OPERATIONS.contains(&operation) {
+        return None;
+    }
+    let mut uses = Uses {
+        operation,
+        timestamp: Timestamp(event.event_time_millis),
+        event_id: CompactId::new(&event.event_id),
+        request_id: CompactId::new(&event.request_id),
+        ..Uses::default()
+    };
+    for (region, key_id) in event.resources.iter().filter_map(|r| key_of_arn(&r.arn)) {
+        if region == event.aws_region
+            && let Some(slot) = uses.keys.iter_mut().find(|k| k.is_none())
+        {
+            *slot = Some(key_id);
+            continue;
+        }
+        if let Some(region) = Region::parse(region) {
+            uses.elsewhere.push((region, key_id));
+        }
+    }
+    Some(uses)
+}
+
+/// The newest noted use of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    operation: &'static str,
+    timestamp: Timestamp,
+    event_id: CompactId,
+    request_id: CompactId,
+}
+
+/// The newest use per key that is not yet in the store, by region and key.
 #[derive(Debug, Default)]
 pub(crate) struct UsageBuffer {
-    pending: Mutex<HashMap<(Region, KeyId), KeyUsageRecord>>,
+    pending: Mutex<HashMap<Region, HashMap<KeyId, Pending>>>,
     /// When tracking began, once read from (or written to) the store.
     tracking_start: OnceLock<Timestamp>,
 }
 
 impl UsageBuffer {
-    pub(crate) fn note(&self, used: Vec<KeyUsageRecord>) {
-        if used.is_empty() {
+    /// Notes the uses of a call made in `region`.
+    pub(crate) fn note(&self, region: &Region, uses: Option<Uses>) {
+        let Some(u) = uses else {
             return;
-        }
+        };
+        let entry = || Pending {
+            operation: u.operation,
+            timestamp: u.timestamp,
+            event_id: u.event_id.clone(),
+            request_id: u.request_id.clone(),
+        };
         if let Ok(mut pending) = self.pending.lock() {
-            for u in used {
-                keep_newest(&mut pending, u);
+            for key_id in u.keys.iter().flatten() {
+                keep_newest(&mut pending, region, *key_id, entry());
+            }
+            for (region, key_id) in &u.elsewhere {
+                keep_newest(&mut pending, region, *key_id, entry());
             }
         }
     }
@@ -82,32 +171,68 @@ impl UsageBuffer {
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        taken.into_values().collect()
+        let mut records = Vec::with_capacity(taken.values().map(HashMap::len).sum());
+        for (region, keys) in taken {
+            records.extend(keys.into_iter().map(|(key_id, p)| KeyUsageRecord {
+                region: region.clone(),
+                key_id,
+                operation: p.operation.to_owned(),
+                timestamp: p.timestamp,
+                event_id: p.event_id.to_text(),
+                request_id: p.request_id.to_text(),
+            }));
+        }
+        records
     }
 
     /// Puts records back after a failed flush (newer uses noted meanwhile win).
     fn restore(&self, records: Vec<KeyUsageRecord>) {
         if let Ok(mut pending) = self.pending.lock() {
             for u in records {
-                keep_newest(&mut pending, u);
+                // Records come from `take`, so their operation is always a tracked one.
+                let Some(operation) = TRACKED_OPERATIONS
+                    .iter()
+                    .copied()
+                    .find(|op| *op == u.operation)
+                else {
+                    continue;
+                };
+                let p = Pending {
+                    operation,
+                    timestamp: u.timestamp,
+                    event_id: CompactId::new(&u.event_id),
+                    request_id: CompactId::new(&u.request_id),
+                };
+                keep_newest(&mut pending, &u.region, u.key_id, p);
             }
         }
     }
 
     /// Drops what is noted for a key that no longer exists.
     pub(crate) fn forget(&self, region: &Region, key_id: &KeyId) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(&(region.clone(), *key_id));
+        if let Ok(mut pending) = self.pending.lock()
+            && let Some(keys) = pending.get_mut(region)
+        {
+            keys.remove(key_id);
         }
     }
 }
 
-fn keep_newest(pending: &mut HashMap<(Region, KeyId), KeyUsageRecord>, u: KeyUsageRecord) {
-    let slot = (u.region.clone(), u.key_id);
-    match pending.get(&slot) {
+fn keep_newest(
+    pending: &mut HashMap<Region, HashMap<KeyId, Pending>>,
+    region: &Region,
+    key_id: KeyId,
+    u: Pending,
+) {
+    let keys = match pending.get_mut(region) {
+        Some(keys) => keys,
+        None => pending.entry(region.clone()).or_default(),
+    };
+    match keys.get_mut(&key_id) {
         Some(old) if old.timestamp > u.timestamp => {}
-        _ => {
-            pending.insert(slot, u);
+        Some(old) => *old = u,
+        None => {
+            keys.insert(key_id, u);
         }
     }
 }
@@ -199,24 +324,63 @@ mod tests {
     const A: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     const B: &str = "arn:aws:kms:us-east-1:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab";
 
+    const C: &str = "arn:aws:kms:eu-west-1:111122223333:key/3234abcd-12ab-34cd-56ef-1234567890ab";
+    const UUID_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    fn region(r: &str) -> Region {
+        Region::parse(r).unwrap()
+    }
+
     #[test]
     fn only_cryptographic_operations_count_and_reencrypt_counts_twice() {
-        assert!(used_keys("DescribeKey", &event(&[A], 1)).is_empty());
-        assert!(used_keys("CreateGrant", &event(&[A], 1)).is_empty());
-        let both = used_keys("ReEncrypt", &event(&[A, B], 5));
+        assert!(used_keys("DescribeKey", &event(&[A], 1)).is_none());
+        assert!(used_keys("CreateGrant", &event(&[A], 1)).is_none());
+        let buf = UsageBuffer::default();
+        buf.note(
+            &region("us-east-1"),
+            used_keys("ReEncrypt", &event(&[A, B], 5)),
+        );
+        let both = buf.take();
         assert_eq!(both.len(), 2);
         assert!(both.iter().all(|u| u.operation == "ReEncrypt"
             && u.event_id == "ev-5"
             && u.request_id == "req"
-            && u.timestamp == Timestamp(5)));
+            && u.timestamp == Timestamp(5)
+            && u.region == region("us-east-1")));
+    }
+
+    #[test]
+    fn ids_and_regions_come_back_exactly_as_noted() {
+        // UUID ids are kept as 16 bytes and must come back as the same text; anything else
+        // (upper case, other forms) is kept as text.
+        for id in [UUID_ID, "0F8FAD5B-D9CB-469F-A165-70867728950E", "ev-1", ""] {
+            assert_eq!(CompactId::new(id).to_text(), id);
+        }
+        assert!(matches!(CompactId::new(UUID_ID), CompactId::Uuid(_)));
+        // A key of another region than the event's (and a third key) are not lost.
+        let mut e = event(&[A, B, C], 9);
+        e.event_id = UUID_ID.into();
+        e.request_id = UUID_ID.to_uppercase();
+        let buf = UsageBuffer::default();
+        buf.note(&region("us-east-1"), used_keys("ReEncrypt", &e));
+        let mut all = buf.take();
+        all.sort_by_key(|u| u.key_id);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].region, region("eu-west-1"));
+        assert!(all.iter().all(|u| u.event_id == UUID_ID
+            && u.request_id == UUID_ID.to_uppercase()
+            && u.operation == "ReEncrypt"));
+        assert!(key_of_arn("arn:aws:kms:us-east-1:111122223333:alias/x").is_none());
+        assert!(key_of_arn("arn:aws:kms:us-east-1:111122223333:key/NOT-A-UUID").is_none());
     }
 
     #[test]
     fn the_buffer_keeps_the_newest_use_per_key() {
         let buf = UsageBuffer::default();
-        buf.note(used_keys("Encrypt", &event(&[A], 10)));
-        buf.note(used_keys("Decrypt", &event(&[A], 5)));
-        buf.note(used_keys("GenerateDataKey", &event(&[B], 7)));
+        let r = region("us-east-1");
+        buf.note(&r, used_keys("Encrypt", &event(&[A], 10)));
+        buf.note(&r, used_keys("Decrypt", &event(&[A], 5)));
+        buf.note(&r, used_keys("GenerateDataKey", &event(&[B], 7)));
         let mut taken = buf.take();
         taken.sort_by_key(|u| u.timestamp);
         assert_eq!(
@@ -227,11 +391,14 @@ mod tests {
             ["GenerateDataKey", "Encrypt"]
         );
         assert!(buf.take().is_empty());
-        buf.note(used_keys("Decrypt", &event(&[A], 20)));
+        buf.note(&r, used_keys("Decrypt", &event(&[A], 20)));
         buf.restore(taken);
         let again = buf.take();
         let a = again.iter().find(|u| u.event_id == "ev-20");
         assert!(a.is_some(), "a newer use survives a restore of older ones");
         assert_eq!(again.len(), 2);
+        buf.note(&r, used_keys("Decrypt", &event(&[A], 30)));
+        buf.forget(&r, &key_of_arn(A).unwrap().1);
+        assert!(buf.take().is_empty());
     }
 }

@@ -50,10 +50,14 @@ pub struct LoadedKey {
     pub record: KeyRecord,
     pub arn: String,
     materials: HashMap<KeyMaterialId, Arc<SymmetricKeyMaterial>>,
+    /// The current symmetric material, also in `materials`: held directly because every
+    /// encryption asks for it (one pointer instead of a hash-table probe into another allocation).
+    current: Option<(KeyMaterialId, Arc<SymmetricKeyMaterial>)>,
     /// Asymmetric and HMAC keys: their unwrapped, parsed current material.
     secret: Option<crate::asymmetric::KeySecret>,
-    /// The key policy, parsed once per load; `None` if the stored text does not parse (then
-    /// only grants can allow anything).
+    /// The key policy, parsed once per load and shared with every cached key whose policy text
+    /// is the same ([`PolicyInterner`]); `None` if the stored text does not parse (then only
+    /// grants can allow anything).
     pub(crate) policy: Option<Arc<tresor_policy::Policy>>,
     /// The key's grants.
     pub(crate) grants: Vec<crate::store::GrantRecord>,
@@ -76,6 +80,7 @@ impl LoadedKey {
     fn load(
         record: KeyRecord,
         root: &RootKey,
+        policies: &PolicyInterner,
         grants: Vec<crate::store::GrantRecord>,
         aliases: Vec<String>,
     ) -> Result<LoadedKey, KmsError> {
@@ -112,8 +117,11 @@ impl LoadedKey {
             }
             _ => None,
         };
-        let policy = match tresor_policy::parse_key_policy(&record.policy) {
-            Ok(p) => Some(Arc::new(p)),
+        let current = record
+            .current_material
+            .and_then(|id| Some((id, materials.get(&id)?.clone())));
+        let policy = match policies.intern(&record.policy) {
+            Ok(p) => Some(p),
             Err(e) => {
                 tracing::error!(key = %arn, error = %e, "stored key policy does not parse; it allows nothing");
                 None
@@ -123,6 +131,7 @@ impl LoadedKey {
             record,
             arn,
             materials,
+            current,
             secret,
             policy,
             grant_constraints: grant_constraints_of(&grants),
@@ -132,7 +141,10 @@ impl LoadedKey {
     }
 
     pub fn material(&self, id: &KeyMaterialId) -> Option<&Arc<SymmetricKeyMaterial>> {
-        self.materials.get(id)
+        match &self.current {
+            Some((current, m)) if current == id => Some(m),
+            _ => self.materials.get(id),
+        }
     }
 
     /// The private key of an asymmetric key.
@@ -163,14 +175,75 @@ impl LoadedKey {
     pub fn current_material(
         &self,
     ) -> Result<(KeyMaterialId, &Arc<SymmetricKeyMaterial>), KmsError> {
-        let id = self.record.current_material.ok_or_else(|| {
-            KmsError::internal(format!("{} has no current key material", self.arn))
-        })?;
-        let m = self
-            .materials
-            .get(&id)
-            .ok_or_else(|| KmsError::internal(format!("{} current material missing", self.arn)))?;
-        Ok((id, m))
+        match (&self.current, self.record.current_material) {
+            (Some((id, m)), _) => Ok((*id, m)),
+            (None, None) => Err(KmsError::internal(format!(
+                "{} has no current key material",
+                self.arn
+            ))),
+            (None, Some(_)) => Err(KmsError::internal(format!(
+                "{} current material missing",
+                self.arn
+            ))),
+        }
+    }
+}
+
+/// Parsed key policies by text, shared by every loaded key with the same policy (most keys of an
+/// account keep the default one). With many keys cached, each call then reads one policy that
+/// stays in the CPU cache instead of its own copy among hundreds of megabytes, and each policy is
+/// parsed once. Entries hold weak references: a policy lives as long as a cached key uses it.
+#[derive(Default)]
+pub(crate) struct PolicyInterner {
+    entries: Mutex<InternedPolicies>,
+}
+
+#[derive(Default)]
+struct InternedPolicies {
+    by_text: HashMap<String, std::sync::Weak<tresor_policy::Policy>>,
+    /// Size past which dead entries are swept (twice the live count after the last sweep), so
+    /// the table stays within twice the number of distinct policies in use plus a constant.
+    sweep_at: usize,
+}
+
+impl PolicyInterner {
+    const MIN_SWEEP: usize = 1024;
+
+    pub(crate) fn intern(
+        &self,
+        text: &str,
+    ) -> Result<Arc<tresor_policy::Policy>, tresor_policy::PolicyError> {
+        if let Some(p) = self.lookup(text) {
+            return Ok(p);
+        }
+        let parsed = Arc::new(tresor_policy::parse_key_policy(text)?);
+        let Ok(mut t) = self.entries.lock() else {
+            return Ok(parsed);
+        };
+        // Another load may have interned the same text meanwhile: keep one copy.
+        if let Some(p) = t.by_text.get(text).and_then(std::sync::Weak::upgrade) {
+            return Ok(p);
+        }
+        t.by_text.insert(text.to_owned(), Arc::downgrade(&parsed));
+        if t.by_text.len() > t.sweep_at.max(Self::MIN_SWEEP) {
+            t.by_text.retain(|_, p| p.strong_count() > 0);
+            t.sweep_at = 2 * t.by_text.len();
+        }
+        Ok(parsed)
+    }
+
+    fn lookup(&self, text: &str) -> Option<Arc<tresor_policy::Policy>> {
+        self.entries
+            .lock()
+            .ok()?
+            .by_text
+            .get(text)
+            .and_then(std::sync::Weak::upgrade)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|t| t.by_text.len()).unwrap_or(0)
     }
 }
 
@@ -180,6 +253,7 @@ struct KeyCache {
     /// Entry age counts from when its load began (see `crate::invalidation`).
     entries: Mutex<HashMap<KeyId, (Instant, Arc<LoadedKey>)>>,
     generation: crate::invalidation::Generation,
+    policies: PolicyInterner,
 }
 
 impl KeyCache {
@@ -284,6 +358,7 @@ impl Kms {
                 max_entries: config.key_cache_max_entries,
                 entries: Mutex::new(HashMap::new()),
                 generation: Default::default(),
+                policies: PolicyInterner::default(),
             },
             store,
             root,
@@ -331,7 +406,7 @@ impl Kms {
         );
         let used = match &result {
             Ok(_) => crate::key_usage::used_keys(O::NAME, &event),
-            Err(_) => Vec::new(),
+            Err(_) => None,
         };
         // A successful cross-account call is logged in the caller's account and again in each
         // key owner's account, linked by sharedEventID (denied ones only in the caller's).
@@ -348,7 +423,7 @@ impl Kms {
                 return Err(KmsError::internal(e));
             }
         }
-        self.usage.note(used);
+        self.usage.note(&ctx.region, used);
         result
     }
 
@@ -417,7 +492,13 @@ impl Kms {
         } else {
             aliases
         };
-        let loaded = Arc::new(LoadedKey::load(record, &self.root, grants, aliases)?);
+        let loaded = Arc::new(LoadedKey::load(
+            record,
+            &self.root,
+            &self.keys.policies,
+            grants,
+            aliases,
+        )?);
         self.keys.put(loaded.clone(), ticket);
         Ok(Some(loaded))
     }
@@ -631,4 +712,43 @@ pub(crate) fn access_denied(ctx: &CallContext, action: &str, resource_arn: &str)
         "User: {} is not authorized to perform: kms:{action} on resource: {resource_arn} because no resource-based policy allows the kms:{action} action",
         crate::authz::caller_arn(ctx)
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_the_same_policy_text_share_one_parsed_policy() {
+        let interner = PolicyInterner::default();
+        let a =
+            crate::ops::create_key::default_key_policy(&AccountId::parse("111122223333").unwrap());
+        let b =
+            crate::ops::create_key::default_key_policy(&AccountId::parse("444455556666").unwrap());
+        let (a1, a2, b1) = (
+            interner.intern(&a).unwrap(),
+            interner.intern(&a.clone()).unwrap(),
+            interner.intern(&b).unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a1, &a2));
+        assert!(!Arc::ptr_eq(&a1, &b1));
+        assert!(interner.intern("{not a policy").is_err());
+        // Once no key holds a policy it is parsed again (not resurrected), and dead entries are
+        // swept: the table stays bounded however many distinct policies come and go.
+        drop((a1, a2));
+        let a3 = interner.intern(&a).unwrap();
+        assert_eq!(Arc::strong_count(&a3), 1);
+        for i in 0..5 * PolicyInterner::MIN_SWEEP {
+            let text = a.replace("Enable IAM User Permissions", &format!("Statement {i}"));
+            drop(interner.intern(&text).unwrap());
+        }
+        assert!(
+            interner.len() <= 2 * PolicyInterner::MIN_SWEEP + 1,
+            "{}",
+            interner.len()
+        );
+        assert!(Arc::ptr_eq(&a3, &interner.intern(&a).unwrap()));
+        assert!(Arc::ptr_eq(&b1, &interner.intern(&b).unwrap()));
+    }
 }

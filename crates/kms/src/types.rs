@@ -131,7 +131,8 @@ impl KeyId {
         let u = Uuid::try_parse(s).ok()?;
         // try_parse also accepts braced/urn forms of other lengths; the length check above excludes them,
         // but make sure the hyphenated rendering round-trips exactly.
-        (u.hyphenated().to_string() == s).then_some(KeyId(u))
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        (u.hyphenated().encode_lower(&mut buf) == s).then_some(KeyId(u))
     }
 }
 impl fmt::Display for KeyId {
