@@ -5,6 +5,7 @@
 //! reads. A crash loses at most the uses noted since the last flush.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::audit::AuditEvent;
@@ -139,6 +140,11 @@ pub(crate) struct UsageBuffer {
     pending: Mutex<HashMap<Region, HashMap<KeyId, Pending>>>,
     /// When tracking began, once read from (or written to) the store.
     tracking_start: OnceLock<Timestamp>,
+    /// Held by the flush in progress.
+    flushing: tokio::sync::Mutex<()>,
+    /// Set while an unpaced flush waits for a paced one, which then stops pausing.
+    hurry: AtomicBool,
+    hurried: tokio::sync::Notify,
 }
 
 impl UsageBuffer {
@@ -237,22 +243,83 @@ fn keep_newest(
     }
 }
 
+/// The part of a taken batch not yet written: put back into the buffer if the flush fails or is
+/// dropped half-way (the periodic task is aborted at shutdown), so the final flush still has it.
+struct Unwritten<'a> {
+    usage: &'a UsageBuffer,
+    records: std::collections::VecDeque<KeyUsageRecord>,
+}
+
+impl Drop for Unwritten<'_> {
+    fn drop(&mut self) {
+        if !self.records.is_empty() {
+            self.usage.restore(std::mem::take(&mut self.records).into());
+        }
+    }
+}
+
 impl Kms {
-    /// Writes the uses noted since the last flush to the store (one batch). The server calls it
-    /// every 10 seconds and at shutdown; `GetKeyLastUsage` calls it before reading.
+    /// Writes the uses noted since the last flush to the store, at once. `GetKeyLastUsage` calls
+    /// it before reading, the server at shutdown.
     // AWS-DEVIATION: a crash loses the uses of the last 10 seconds; TrackingStartDate is when this
     // deployment first tracked usage.
     pub async fn flush_key_usage(&self) -> Result<(), KmsError> {
+        self.flush_usage(false).await
+    }
+
+    /// The server's periodic flush (every 10 seconds): the same rows, written in transactions of
+    /// `key_usage_flush_chunk` rows with a pause of `key_usage_flush_pause` between them (cut
+    /// short when an unpaced flush is waiting).
+    pub async fn flush_key_usage_paced(&self) -> Result<(), KmsError> {
+        self.flush_usage(true).await
+    }
+
+    async fn flush_usage(&self, paced: bool) -> Result<(), KmsError> {
         self.tracking_start().await?;
-        let mut batch = self.usage.take();
-        if batch.is_empty() {
-            return Ok(());
+        // One flush at a time, so a GetKeyLastUsage reads only after every use taken before it
+        // is written; it waits for a paced flush in progress, which stops pausing meanwhile.
+        if !paced {
+            self.usage.hurry.store(true, Ordering::Release);
+            self.usage.hurried.notify_waiters();
         }
+        let _one_at_a_time = self.usage.flushing.lock().await;
+        if !paced {
+            self.usage.hurry.store(false, Ordering::Release);
+        }
+        let mut batch = self.usage.take();
         // In key order, so the store's writes walk its index instead of jumping around it.
         batch.sort_unstable_by(|a, b| (&a.region, a.key_id).cmp(&(&b.region, b.key_id)));
-        if let Err(e) = self.store.record_key_usage(&batch).await {
-            self.usage.restore(batch);
-            return Err(e.into());
+        let mut rest = Unwritten {
+            usage: &self.usage,
+            records: batch.into(),
+        };
+        let (chunk_rows, pause) = (
+            self.config.key_usage_flush_chunk.max(1),
+            self.config.key_usage_flush_pause,
+        );
+        let mut first = true;
+        while !rest.records.is_empty() {
+            if paced && !first {
+                // Registered before `hurry` is read, so a waiter that sets it after cannot be
+                // missed.
+                let hurried = self.usage.hurried.notified();
+                tokio::pin!(hurried);
+                hurried.as_mut().enable();
+                if !self.usage.hurry.load(Ordering::Acquire) {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = &mut hurried => {}
+                    }
+                }
+            }
+            first = false;
+            let n = rest.records.len().min(chunk_rows);
+            let chunk: Vec<KeyUsageRecord> = rest.records.drain(..n).collect();
+            if let Err(e) = self.store.record_key_usage(&chunk).await {
+                // Newer uses noted meanwhile win over these when they are put back.
+                self.usage.restore(chunk);
+                return Err(e.into());
+            }
         }
         Ok(())
     }

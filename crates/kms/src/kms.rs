@@ -31,6 +31,11 @@ pub struct KmsConfig {
     pub identity_cache_max_entries: usize,
     /// Customer managed keys per account and region (AWS: 100,000).
     pub max_keys_per_region: u64,
+    /// The periodic key-usage flush writes this many rows per store transaction...
+    pub key_usage_flush_chunk: usize,
+    /// ...and pauses this long between transactions (unless a `GetKeyLastUsage` is waiting), so
+    /// a flush of many keys does not take a core in one piece.
+    pub key_usage_flush_pause: Duration,
 }
 
 impl Default for KmsConfig {
@@ -41,6 +46,10 @@ impl Default for KmsConfig {
             identity_cache_ttl: Duration::from_secs(1),
             identity_cache_max_entries: 100_000,
             max_keys_per_region: 100_000,
+            // 100,000 keys in use: ~0.3 s of one core in one piece, which showed in the calls'
+            // p99; in 1,000-row transactions 10 ms apart, ~10-25 % of a core for 1-2 s.
+            key_usage_flush_chunk: 1_000,
+            key_usage_flush_pause: Duration::from_millis(10),
         }
     }
 }

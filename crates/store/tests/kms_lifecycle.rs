@@ -330,3 +330,101 @@ impl ClockNow for World {
         self.clock.now()
     }
 }
+
+/// A core whose periodic usage flush writes 2 rows per transaction and then pauses for an hour,
+/// with `n` keys each used once (returned in the flush's order).
+async fn paced_world(n: usize) -> (World, Arc<Kms>, Vec<KeyId>) {
+    let w = world();
+    let kms = Arc::new(Kms::new(
+        w.store.clone(),
+        w.root.clone(),
+        w.clock.clone(),
+        Arc::new(MemoryAuditSink::new(10_000)),
+        KmsConfig {
+            key_usage_flush_chunk: 2,
+            key_usage_flush_pause: std::time::Duration::from_secs(3600),
+            ..KmsConfig::default()
+        },
+    ));
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        let key = new_key(&kms).await;
+        kms.call(
+            &root_ctx(),
+            GenerateDataKey {
+                key_id: key.to_string(),
+                number_of_bytes: Some(16),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        keys.push(key);
+    }
+    keys.sort();
+    (w, kms, keys)
+}
+
+async fn written(w: &World, key: &KeyId) -> bool {
+    w.store
+        .get_key_usage(&region(), key)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// Starts the periodic (paced) flush and waits until its first transaction is in the store.
+async fn first_chunk_written(
+    w: &World,
+    kms: &Arc<Kms>,
+    keys: &[KeyId],
+) -> tokio::task::JoinHandle<Result<(), KmsError>> {
+    let task = tokio::spawn({
+        let kms = kms.clone();
+        async move { kms.flush_key_usage_paced().await }
+    });
+    for _ in 0..1000 {
+        if written(w, &keys[1]).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(written(w, &keys[0]).await && written(w, &keys[1]).await);
+    // The rest waits behind the hour's pause.
+    assert!(!written(w, &keys[2]).await && !written(w, &keys[4]).await);
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_key_last_usage_does_not_wait_for_a_paced_flush() {
+    let (w, kms, keys) = paced_world(5).await;
+    let paced = first_chunk_written(&w, &kms, &keys).await;
+    // An unpaced flush (what GetKeyLastUsage runs before it reads) cuts the pause short and
+    // returns only once every use taken before it is in the store.
+    tokio::time::timeout(std::time::Duration::from_secs(60), kms.flush_key_usage())
+        .await
+        .expect("the paced flush stops pausing")
+        .unwrap();
+    for k in &keys {
+        assert!(written(&w, k).await, "{k}");
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), paced)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_flush_stopped_half_way_loses_nothing() {
+    let (w, kms, keys) = paced_world(5).await;
+    let paced = first_chunk_written(&w, &kms, &keys).await;
+    // The server aborts the periodic flush at shutdown, then flushes once more.
+    paced.abort();
+    assert!(paced.await.unwrap_err().is_cancelled());
+    assert!(!written(&w, &keys[4]).await);
+    kms.flush_key_usage().await.unwrap();
+    for k in &keys {
+        assert!(written(&w, k).await, "{k}");
+    }
+}
