@@ -65,6 +65,11 @@ struct Args {
     /// (round robin), to show whether cost grows with the number of keys.
     #[arg(long, default_value_t = 1)]
     keys: usize,
+    /// Use keys already in the account (ListKeys) before creating any, so runs against the same
+    /// server share one set of keys instead of each creating `--keys` more (and reaching the
+    /// account's key quota). Ignored with `--key-id`.
+    #[arg(long)]
+    reuse_keys: bool,
     /// How many distinct ciphertexts Decrypt/ReEncrypt cycle through.
     #[arg(long, default_value_t = 256)]
     ciphertexts: usize,
@@ -357,6 +362,33 @@ async fn call_on(
 }
 
 /// One-off JSON call used during set-up.
+/// Up to `limit` key ARNs already in the account, in ListKeys order.
+async fn existing_keys(shared: &Shared, limit: usize) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    let mut marker: Option<String> = None;
+    while keys.len() < limit {
+        let mut body = json!({"Limit": 1000});
+        if let (Some(m), Some(o)) = (&marker, body.as_object_mut()) {
+            o.insert("Marker".into(), json!(m));
+        }
+        let page = call(shared, "ListKeys", body).await?;
+        keys.extend(
+            page.get("Keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.get("KeyArn").and_then(Value::as_str))
+                .map(str::to_owned),
+        );
+        marker = match (page.get("Truncated"), page.get("NextMarker")) {
+            (Some(Value::Bool(true)), Some(Value::String(m))) => Some(m.clone()),
+            _ => break,
+        };
+    }
+    keys.truncate(limit);
+    Ok(keys)
+}
+
 async fn call(shared: &Shared, target: &str, body: Value) -> Result<Value, String> {
     let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     let mut b = http::Request::post(format!("http://{}/", shared.authority));
@@ -521,10 +553,15 @@ async fn run(args: Args) -> Result<Value, String> {
     };
     shared.fast = make_signer(&shared)?;
     let uses_keys = shared.mix.iter().any(|op| *op != Op::Health);
+    let existing = if uses_keys && args.reuse_keys && args.key_id.is_none() {
+        existing_keys(&shared, args.keys.max(1)).await?
+    } else {
+        Vec::new()
+    };
     if uses_keys {
-        shared.key_id = match &args.key_id {
-            Some(k) => k.clone(),
-            None => call(&shared, "CreateKey", json!({"Description": "tresor-bench"}))
+        shared.key_id = match (&args.key_id, existing.first()) {
+            (Some(k), _) | (None, Some(k)) => k.clone(),
+            (None, None) => call(&shared, "CreateKey", json!({"Description": "tresor-bench"}))
                 .await?
                 .pointer("/KeyMetadata/Arn")
                 .and_then(|v| v.as_str())
@@ -547,9 +584,12 @@ async fn run(args: Args) -> Result<Value, String> {
             mix: shared.mix.clone(),
             fast: make_signer(&shared)?,
         });
-        // The key made above is the first of them: `--keys N` makes exactly N keys.
+        // The key chosen above is the first of them (or the reused keys are): `--keys N` ends
+        // with exactly N keys.
+        let have = existing.len().max(1);
+        let missing = args.keys.saturating_sub(have);
         let tasks_n = args.connections.max(1);
-        let (each, extra) = ((args.keys - 1) / tasks_n, (args.keys - 1) % tasks_n);
+        let (each, extra) = (missing / tasks_n, missing % tasks_n);
         let mut tasks = Vec::new();
         for t in 0..tasks_n {
             let s = shared_ref.clone();
@@ -575,7 +615,11 @@ async fn run(args: Args) -> Result<Value, String> {
                 Ok::<_, String>(out)
             }));
         }
-        shared.keys.push(shared.key_id.clone());
+        if existing.is_empty() {
+            shared.keys.push(shared.key_id.clone());
+        } else {
+            shared.keys.extend(existing.iter().cloned());
+        }
         for t in tasks {
             shared.keys.extend(t.await.map_err(|e| e.to_string())??);
         }
