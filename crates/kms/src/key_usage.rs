@@ -81,21 +81,10 @@ impl CompactId {
     }
 }
 
-/// `arn:<partition>:kms:<region>:<account>:key/<key-id>` → (region, key id).
+/// `arn:aws:kms:<region>:<account>:key/<key-id>` → (region, key id).
 fn key_of_arn(arn: &str) -> Option<(&str, KeyId)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("kms"), Some(region), Some(_), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    let id = resource.strip_prefix("key/")?;
-    KeyId::parse(id).map(|k| (region, k))
+    let (region, _, resource) = crate::types::split_kms_arn(arn)?;
+    KeyId::parse(resource.strip_prefix("key/")?).map(|k| (region, k))
 }
 
 /// The keys a finished, successful call used (ReEncrypt: both keys); `None` for an operation

@@ -156,6 +156,24 @@ pub fn alias_arn(region: &Region, account: &AccountId, alias_name: &str) -> Stri
     format!("arn:{PARTITION}:kms:{region}:{account}:{alias_name}")
 }
 
+/// `arn:aws:kms:<region>:<account>:<resource>` → (region, account, resource), unchecked; `None`
+/// for another partition or service, or fewer parts.
+pub(crate) fn split_kms_arn(s: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = s.strip_prefix("arn:")?.splitn(5, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(PARTITION), Some("kms"), Some(region), Some(account), Some(resource)) => {
+            Some((region, account, resource))
+        }
+        _ => None,
+    }
+}
+
 /// A key identifier as a caller wrote it: key id, key ARN, alias name or alias ARN.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyRef {
@@ -178,21 +196,10 @@ impl KeyRef {
     /// `NotFoundException: Invalid keyId '<input>'`.
     pub fn parse(s: &str) -> Result<KeyRef, KmsError> {
         let invalid = || KmsError::NotFound(format!("Invalid keyId '{s}'"));
-        if let Some(rest) = s.strip_prefix("arn:") {
-            // partition:kms:region:account:resource
-            let mut parts = rest.splitn(5, ':');
-            let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            ) else {
+        if s.starts_with("arn:") {
+            let Some((region, account, resource)) = split_kms_arn(s) else {
                 return Err(invalid());
             };
-            if partition != PARTITION || service != "kms" {
-                return Err(invalid());
-            }
             let region = Region::parse(region).ok_or_else(invalid)?;
             let account = AccountId::parse(account).ok_or_else(invalid)?;
             if let Some(id) = resource.strip_prefix("key/") {

@@ -282,22 +282,25 @@ async fn the_aws_s3_key_is_created_once_by_concurrent_first_uses() {
     assert_eq!(s3.target_key_id, Some(keys[0].key_id.to_string()));
 }
 
+async fn generate_data_key(kms: &Kms, key: &KeyId) {
+    kms.call(
+        &root_ctx(),
+        GenerateDataKey {
+            key_id: key.to_string(),
+            number_of_bytes: Some(16),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn key_usage_is_written_in_batches() {
     let w = world();
     let n = node(&w.store, &w.root, &w.clock);
     let key = new_key(&n.kms).await;
-    n.kms
-        .call(
-            &root_ctx(),
-            GenerateDataKey {
-                key_id: key.to_string(),
-                number_of_bytes: Some(16),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    generate_data_key(&n.kms, &key).await;
     // Noted in memory only: no store write on the call's path.
     assert!(
         w.store
@@ -349,16 +352,7 @@ async fn paced_world(n: usize) -> (World, Arc<Kms>, Vec<KeyId>) {
     let mut keys = Vec::new();
     for _ in 0..n {
         let key = new_key(&kms).await;
-        kms.call(
-            &root_ctx(),
-            GenerateDataKey {
-                key_id: key.to_string(),
-                number_of_bytes: Some(16),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        generate_data_key(&kms, &key).await;
         keys.push(key);
     }
     keys.sort();
