@@ -361,7 +361,6 @@ async fn call_on(
     Ok(v)
 }
 
-/// One-off JSON call used during set-up.
 /// Up to `limit` key ARNs already in the account, in ListKeys order.
 async fn existing_keys(shared: &Shared, limit: usize) -> Result<Vec<String>, String> {
     let mut keys = Vec::new();
@@ -389,6 +388,7 @@ async fn existing_keys(shared: &Shared, limit: usize) -> Result<Vec<String>, Str
     Ok(keys)
 }
 
+/// One-off JSON call used during set-up.
 async fn call(shared: &Shared, target: &str, body: Value) -> Result<Value, String> {
     let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     let mut b = http::Request::post(format!("http://{}/", shared.authority));

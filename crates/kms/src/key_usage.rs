@@ -64,13 +64,10 @@ impl Default for CompactId {
 impl CompactId {
     fn new(s: &str) -> CompactId {
         // Only the canonical form round-trips exactly through `Uuid`'s formatting.
-        if s.len() == 36
-            && !s.bytes().any(|b| b.is_ascii_uppercase())
-            && let Ok(u) = uuid::Uuid::parse_str(s)
-        {
-            return CompactId::Uuid(u);
+        match crate::types::canonical_uuid(s) {
+            Some(u) => CompactId::Uuid(u),
+            None => CompactId::Text(Box::from(s)),
         }
-        CompactId::Text(Box::from(s))
     }
 
     fn to_text(&self) -> String {

@@ -125,15 +125,21 @@ impl KeyId {
     }
     /// AWS key ids are lower-case 8-4-4-4-12 hex; anything else is not a key id.
     pub fn parse(s: &str) -> Option<KeyId> {
-        if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
-        let u = Uuid::try_parse(s).ok()?;
-        // try_parse also accepts braced/urn forms of other lengths; the length check above excludes them,
-        // but make sure the hyphenated rendering round-trips exactly.
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        (u.hyphenated().encode_lower(&mut buf) == s).then_some(KeyId(u))
+        canonical_uuid(s).map(KeyId)
     }
+}
+
+/// A UUID written in its canonical form (lower-case 8-4-4-4-12 hex) and nothing else, so that
+/// formatting it gives back exactly `s`.
+pub(crate) fn canonical_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != uuid::fmt::Hyphenated::LENGTH || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let u = Uuid::try_parse(s).ok()?;
+    // try_parse also accepts braced/urn forms of other lengths; the length check above excludes them,
+    // but make sure the hyphenated rendering round-trips exactly.
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    (u.hyphenated().encode_lower(&mut buf) == s).then_some(u)
 }
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
