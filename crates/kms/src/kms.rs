@@ -543,14 +543,13 @@ impl Kms {
         let (account, key_id, alias) = self
             .locate(ctx, input, aliases_allowed, access.action)
             .await?;
-        let arn = key_arn(&ctx.region, &account, &key_id);
-        let cross_account = account != ctx.caller.account;
         let Some(key) = self
             .load_key(&ctx.region, &key_id)
             .await?
             .filter(|k| k.record.account == account)
         else {
-            if cross_account {
+            let arn = key_arn(&ctx.region, &account, &key_id);
+            if account != ctx.caller.account {
                 return Err(access_denied(ctx, access.action, &arn));
             }
             return Err(KmsError::NotFound(format!("Key '{arn}' does not exist")));

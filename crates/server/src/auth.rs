@@ -67,12 +67,14 @@ pub fn max_skew_seconds(service: &str) -> i64 {
     if service == "s3" { 900 } else { 300 }
 }
 
-/// Verifies the request's SigV4 signature and resolves the caller.
+/// Verifies the request's SigV4 signature and resolves the caller. `authorization` is the parsed
+/// `Authorization` header (`None` when absent).
 #[allow(clippy::too_many_arguments)]
 pub async fn authenticate(
     kms: &Kms,
     signing_keys: &SigningKeyCache,
     region_allowed: impl Fn(&str) -> bool,
+    authorization: Option<Result<Authorization, tresor_sigv4::Error>>,
     method: &str,
     path: &str,
     query: &str,
@@ -80,12 +82,9 @@ pub async fn authenticate(
     payload_sha256_hex: &str,
     now_unix_seconds: i64,
 ) -> Result<Authenticated, AuthError> {
-    let header = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| *v)
-        .ok_or(AuthError::SigV4(tresor_sigv4::Error::MissingAuthorization))?;
-    let auth = tresor_sigv4::parse_authorization(header).map_err(AuthError::SigV4)?;
+    let auth = authorization
+        .ok_or(AuthError::SigV4(tresor_sigv4::Error::MissingAuthorization))?
+        .map_err(AuthError::SigV4)?;
     let time: RequestTime = tresor_sigv4::request_time(headers).map_err(AuthError::SigV4)?;
     // AWS checks the access key before the signature: an unknown key is UnrecognizedClient even
     // when the signature is also wrong.

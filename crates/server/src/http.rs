@@ -335,13 +335,17 @@ async fn handle(
         return Ok(set_test_clock(&state, clock, &request_id, body).await);
     }
 
-    let scope_service = parts
+    // Parsed once: its service picks the error shape here, and `authenticate` checks it.
+    let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| tresor_sigv4::parse_authorization(v).ok())
-        .map(|a| a.service);
-    let protocol = guess_protocol(scope_service.as_deref(), &parts.headers);
+        .map(tresor_sigv4::parse_authorization);
+    let scope_service = authorization
+        .as_ref()
+        .and_then(|a| a.as_ref().ok())
+        .map(|a| a.service.as_str());
+    let protocol = guess_protocol(scope_service, &parts.headers);
 
     // Read the body within its size and time bounds (the signature covers its hash).
     let limited = Limited::new(body, state.limits.max_body_bytes);
@@ -418,6 +422,7 @@ async fn handle(
         &state.kms,
         &state.signing_keys,
         |r| state.file.region_allowed(r),
+        authorization,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query().unwrap_or(""),

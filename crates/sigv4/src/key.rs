@@ -66,16 +66,13 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex_lower(digest::digest(&digest::SHA256, data).as_ref())
 }
 
-/// Lower-case hex of `bytes` (what `hex::encode` gives, without its per-character iterator:
-/// two of these run for every request).
+/// Lower-case hex of `bytes` (`hex::encode` without its per-character iterator: two of these run
+/// for every request).
 pub fn hex_lower(bytes: &[u8]) -> String {
-    let nibble = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) });
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(nibble(b >> 4));
-        out.push(nibble(b & 15));
-    }
-    out
+    let mut out = vec![0u8; bytes.len() * 2];
+    // Cannot fail: the output is exactly twice the input's length.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {

@@ -170,8 +170,16 @@ impl Checkpointer {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-                tracing::warn!(error = %e, "background WAL checkpoint failed");
+            match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+                Ok(_) => {}
+                // Another checkpoint holds the checkpoint lock (the writer restarting a log that
+                // outgrew its limit): nothing is wrong, and the next wake-up tries again.
+                Err(rusqlite::Error::SqliteFailure(code, _))
+                    if code.code == rusqlite::ErrorCode::DatabaseBusy =>
+                {
+                    tracing::debug!("background WAL checkpoint skipped: another checkpoint runs");
+                }
+                Err(e) => tracing::warn!(error = %e, "background WAL checkpoint failed"),
             }
         }
     }
