@@ -36,8 +36,10 @@ const TRACKING_START_META: &str = "key_usage_tracking_start";
 /// What a finished, successful call used, captured from its audit event before the event is
 /// handed to the audit log (no heap allocation for the usual one or two keys of the call's
 /// region with UUID event and request ids).
-#[derive(Debug, Default)]
-pub(crate) struct Uses {
+#[derive(Debug)]
+pub(crate) struct Uses<'a> {
+    /// The call's region.
+    region: &'a Region,
     operation: &'static str,
     timestamp: Timestamp,
     event_id: CompactId,
@@ -84,28 +86,34 @@ fn key_of_arn(arn: &str) -> Option<(&str, KeyId)> {
     KeyId::parse(resource.strip_prefix("key/")?).map(|k| (region, k))
 }
 
-/// The keys a finished, successful call used (ReEncrypt: both keys); `None` for an operation
-/// `GetKeyLastUsage` does not report.
-pub(crate) fn used_keys(operation: &'static str, event: &AuditEvent) -> Option<Uses> {
+/// The keys a finished, successful call made in `region` used (ReEncrypt: both keys); `None` for
+/// an operation `GetKeyLastUsage` does not report.
+pub(crate) fn used_keys<'a>(
+    operation: &'static str,
+    event: &AuditEvent,
+    region: &'a Region,
+) -> Option<Uses<'a>> {
     if !TRACKED_OPERATIONS.contains(&operation) {
         return None;
     }
     let mut uses = Uses {
+        region,
         operation,
         timestamp: Timestamp(event.event_time_millis),
         event_id: CompactId::new(&event.event_id),
         request_id: CompactId::new(&event.request_id),
-        ..Uses::default()
+        keys: [None, None],
+        elsewhere: Vec::new(),
     };
-    for (region, key_id) in event.resources.iter().filter_map(|r| key_of_arn(&r.arn)) {
-        if region == event.aws_region
+    for (key_region, key_id) in event.resources.iter().filter_map(|r| key_of_arn(&r.arn)) {
+        if key_region == region.as_str()
             && let Some(slot) = uses.keys.iter_mut().find(|k| k.is_none())
         {
             *slot = Some(key_id);
             continue;
         }
-        if let Some(region) = Region::parse(region) {
-            uses.elsewhere.push((region, key_id));
+        if let Some(key_region) = Region::parse(key_region) {
+            uses.elsewhere.push((key_region, key_id));
         }
     }
     Some(uses)
@@ -134,8 +142,8 @@ pub(crate) struct UsageBuffer {
 }
 
 impl UsageBuffer {
-    /// Notes the uses of a call made in `region`.
-    pub(crate) fn note(&self, region: &Region, uses: Option<Uses>) {
+    /// Notes the uses of a call.
+    pub(crate) fn note(&self, uses: Option<Uses<'_>>) {
         let Some(u) = uses else {
             return;
         };
@@ -147,7 +155,7 @@ impl UsageBuffer {
         };
         if let Ok(mut pending) = self.pending.lock() {
             for key_id in u.keys.iter().flatten() {
-                keep_newest(&mut pending, region, *key_id, entry());
+                keep_newest(&mut pending, u.region, *key_id, entry());
             }
             for (region, key_id) in &u.elsewhere {
                 keep_newest(&mut pending, region, *key_id, entry());
@@ -386,13 +394,11 @@ mod tests {
 
     #[test]
     fn only_cryptographic_operations_count_and_reencrypt_counts_twice() {
-        assert!(used_keys("DescribeKey", &event(&[A], 1)).is_none());
-        assert!(used_keys("CreateGrant", &event(&[A], 1)).is_none());
+        let r = region("us-east-1");
+        assert!(used_keys("DescribeKey", &event(&[A], 1), &r).is_none());
+        assert!(used_keys("CreateGrant", &event(&[A], 1), &r).is_none());
         let buf = UsageBuffer::default();
-        buf.note(
-            &region("us-east-1"),
-            used_keys("ReEncrypt", &event(&[A, B], 5)),
-        );
+        buf.note(used_keys("ReEncrypt", &event(&[A, B], 5), &r));
         let both = buf.take();
         assert_eq!(both.len(), 2);
         assert!(both.iter().all(|u| u.operation == "ReEncrypt"
@@ -415,7 +421,8 @@ mod tests {
         e.event_id = UUID_ID.into();
         e.request_id = UUID_ID.to_uppercase();
         let buf = UsageBuffer::default();
-        buf.note(&region("us-east-1"), used_keys("ReEncrypt", &e));
+        let r = region("us-east-1");
+        buf.note(used_keys("ReEncrypt", &e, &r));
         let mut all = buf.take();
         all.sort_by_key(|u| u.key_id);
         assert_eq!(all.len(), 3);
@@ -431,9 +438,9 @@ mod tests {
     fn the_buffer_keeps_the_newest_use_per_key() {
         let buf = UsageBuffer::default();
         let r = region("us-east-1");
-        buf.note(&r, used_keys("Encrypt", &event(&[A], 10)));
-        buf.note(&r, used_keys("Decrypt", &event(&[A], 5)));
-        buf.note(&r, used_keys("GenerateDataKey", &event(&[B], 7)));
+        buf.note(used_keys("Encrypt", &event(&[A], 10), &r));
+        buf.note(used_keys("Decrypt", &event(&[A], 5), &r));
+        buf.note(used_keys("GenerateDataKey", &event(&[B], 7), &r));
         let mut taken = buf.take();
         taken.sort_by_key(|u| u.timestamp);
         assert_eq!(
@@ -444,13 +451,13 @@ mod tests {
             ["GenerateDataKey", "Encrypt"]
         );
         assert!(buf.take().is_empty());
-        buf.note(&r, used_keys("Decrypt", &event(&[A], 20)));
+        buf.note(used_keys("Decrypt", &event(&[A], 20), &r));
         buf.restore(taken);
         let again = buf.take();
         let a = again.iter().find(|u| u.event_id == "ev-20");
         assert!(a.is_some(), "a newer use survives a restore of older ones");
         assert_eq!(again.len(), 2);
-        buf.note(&r, used_keys("Decrypt", &event(&[A], 30)));
+        buf.note(used_keys("Decrypt", &event(&[A], 30), &r));
         buf.forget(&r, &key_of_arn(A).unwrap().1);
         assert!(buf.take().is_empty());
     }

@@ -414,7 +414,7 @@ impl Kms {
             result.as_ref().err(),
         );
         let used = match &result {
-            Ok(_) => crate::key_usage::used_keys(O::NAME, &event),
+            Ok(_) => crate::key_usage::used_keys(O::NAME, &event, &ctx.region),
             Err(_) => None,
         };
         // A successful cross-account call is logged in the caller's account and again in each
@@ -432,7 +432,7 @@ impl Kms {
                 return Err(KmsError::internal(e));
             }
         }
-        self.usage.note(&ctx.region, used);
+        self.usage.note(used);
         result
     }
 
