@@ -33,12 +33,38 @@ pub struct AuditResource {
     pub arn: String,
 }
 
+/// A record's `userIdentity` block. Its members serialise in alphabetical order, the order
+/// records have always had (they were built as JSON objects, which keep keys sorted): the stored
+/// JSON of a record is what its hash covers, so the same call must keep producing the same text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    /// Assumed-role callers only: `sessionIssuer` and `attributes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<Value>,
+    /// `IAMUser`, `AssumedRole`, `Root` or `AWSService`; absent for KMS's own service events.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
 /// One CloudTrail record (eventVersion 1.11 field set for KMS management events).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub event_version: &'static str,
-    pub user_identity: Value,
+    pub user_identity: UserIdentity,
     pub event_time: String,
     pub event_source: &'static str,
     pub event_name: String,
@@ -111,48 +137,46 @@ impl Trail {
 }
 
 /// The `userIdentity` block for the caller in `ctx`.
-pub fn user_identity(ctx: &CallContext) -> Value {
+pub fn user_identity(ctx: &CallContext) -> UserIdentity {
     // A service acting as itself (under a grant): CloudTrail shows only the service.
     if let Some(service) = &ctx.service_principal {
-        return serde_json::json!({ "type": "AWSService", "invokedBy": service });
+        return UserIdentity {
+            kind: Some("AWSService"),
+            invoked_by: Some(service.clone()),
+            ..UserIdentity::default()
+        };
     }
     let c = &ctx.caller;
-    let mut m = Map::new();
-    m.insert("type".into(), c.caller_type.cloudtrail_name().into());
-    m.insert("principalId".into(), c.user_id.clone().into());
-    m.insert("arn".into(), c.arn.clone().into());
-    m.insert("accountId".into(), c.account.as_str().into());
-    if let Some(akid) = &c.access_key_id {
-        m.insert("accessKeyId".into(), akid.clone().into());
+    let (user_name, session_context) = match c.caller_type {
+        CallerType::IamUser => (Some(c.principal.name.clone()), None),
+        CallerType::AssumedRole => (
+            None,
+            Some(serde_json::json!({
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": c.principal.principal_id,
+                    "arn": c.principal.arn,
+                    "accountId": c.account.as_str(),
+                    "userName": c.principal.name,
+                },
+                "attributes": {
+                    "creationDate": c.principal.created.to_iso8601_seconds(),
+                    "mfaAuthenticated": "false",
+                }
+            })),
+        ),
+        CallerType::Root => (None, None),
+    };
+    UserIdentity {
+        access_key_id: c.access_key_id.clone(),
+        account_id: Some(c.account.as_str().to_owned()),
+        arn: Some(c.arn.clone()),
+        invoked_by: ctx.via_service.clone(),
+        principal_id: Some(c.user_id.clone()),
+        session_context,
+        kind: Some(c.caller_type.cloudtrail_name()),
+        user_name,
     }
-    match c.caller_type {
-        CallerType::IamUser => {
-            m.insert("userName".into(), c.principal.name.clone().into());
-        }
-        CallerType::AssumedRole => {
-            m.insert(
-                "sessionContext".into(),
-                serde_json::json!({
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "principalId": c.principal.principal_id,
-                        "arn": c.principal.arn,
-                        "accountId": c.account.as_str(),
-                        "userName": c.principal.name,
-                    },
-                    "attributes": {
-                        "creationDate": c.principal.created.to_iso8601_seconds(),
-                        "mfaAuthenticated": "false",
-                    }
-                }),
-            );
-        }
-        CallerType::Root => {}
-    }
-    if let Some(svc) = &ctx.via_service {
-        m.insert("invokedBy".into(), svc.clone().into());
-    }
-    Value::Object(m)
 }
 
 /// Builds the record for one finished call.
@@ -232,12 +256,13 @@ pub fn build_service_event(
     additional_event_data: Option<Value>,
     now: Timestamp,
 ) -> AuditEvent {
-    let mut identity = Map::new();
-    identity.insert("accountId".into(), account.as_str().into());
-    identity.insert("invokedBy".into(), "AWS Internal".into());
     AuditEvent {
         event_version: "1.11",
-        user_identity: Value::Object(identity),
+        user_identity: UserIdentity {
+            account_id: Some(account.as_str().to_owned()),
+            invoked_by: Some("AWS Internal".to_owned()),
+            ..UserIdentity::default()
+        },
         event_time: now.to_iso8601_seconds(),
         event_source: "kms.amazonaws.com",
         event_name: event_name.to_owned(),
@@ -331,5 +356,89 @@ impl AuditSink for MemoryAuditSink {
         }
         events.push_back(event);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::identity::{PrincipalKind, PrincipalRecord};
+    use crate::types::Region;
+
+    fn ctx(kind: PrincipalKind, name: &str, arn: &str, session: Option<&str>) -> CallContext {
+        let account = AccountId::parse("111122223333").unwrap();
+        let principal = PrincipalRecord {
+            arn: arn.to_owned(),
+            account,
+            kind,
+            name: name.to_owned(),
+            path: "/".to_owned(),
+            principal_id: "AIDAEXAMPLE".to_owned(),
+            created: Timestamp::from_unix_seconds(1_700_000_000),
+            policies: Vec::new(),
+        };
+        let caller = crate::identity::Caller::from_records(
+            principal,
+            Some("AKIAEXAMPLE".to_owned()),
+            session.map(str::to_owned),
+        );
+        CallContext::direct(caller, Region::parse("us-east-1").unwrap(), "r".to_owned())
+    }
+
+    fn identity_json(ctx: &CallContext) -> String {
+        let text = serde_json::to_string(&user_identity(ctx)).unwrap();
+        // The same text as a JSON object of the same members gives (keys sorted).
+        let object = serde_json::to_value(user_identity(ctx)).unwrap();
+        assert_eq!(text, serde_json::to_string(&object).unwrap());
+        text
+    }
+
+    /// The exact text of `userIdentity`, members in alphabetical order: records written before
+    /// it became a struct (when it was a JSON object, which sorts its keys) read the same way.
+    #[test]
+    fn user_identity_text_is_stable() {
+        let user = ctx(
+            PrincipalKind::User,
+            "alice",
+            "arn:aws:iam::111122223333:user/alice",
+            None,
+        );
+        assert_eq!(
+            identity_json(&user),
+            r#"{"accessKeyId":"AKIAEXAMPLE","accountId":"111122223333","arn":"arn:aws:iam::111122223333:user/alice","principalId":"AIDAEXAMPLE","type":"IAMUser","userName":"alice"}"#
+        );
+        let mut via = user.clone();
+        via.via_service = Some("s3.us-east-1.amazonaws.com".to_owned());
+        assert_eq!(
+            identity_json(&via),
+            r#"{"accessKeyId":"AKIAEXAMPLE","accountId":"111122223333","arn":"arn:aws:iam::111122223333:user/alice","invokedBy":"s3.us-east-1.amazonaws.com","principalId":"AIDAEXAMPLE","type":"IAMUser","userName":"alice"}"#
+        );
+        let mut service = user.clone();
+        service.service_principal = Some("voiceid.amazonaws.com".to_owned());
+        assert_eq!(
+            identity_json(&service),
+            r#"{"invokedBy":"voiceid.amazonaws.com","type":"AWSService"}"#
+        );
+        let role = ctx(
+            PrincipalKind::Role,
+            "Reader",
+            "arn:aws:iam::111122223333:role/Reader",
+            Some("s1"),
+        );
+        assert_eq!(
+            identity_json(&role),
+            r#"{"accessKeyId":"AKIAEXAMPLE","accountId":"111122223333","arn":"arn:aws:sts::111122223333:assumed-role/Reader/s1","principalId":"AIDAEXAMPLE:s1","sessionContext":{"attributes":{"creationDate":"2023-11-14T22:13:20Z","mfaAuthenticated":"false"},"sessionIssuer":{"accountId":"111122223333","arn":"arn:aws:iam::111122223333:role/Reader","principalId":"AIDAEXAMPLE","type":"Role","userName":"Reader"}},"type":"AssumedRole"}"#
+        );
+        let root = ctx(
+            PrincipalKind::Root,
+            "",
+            "arn:aws:iam::111122223333:root",
+            None,
+        );
+        assert_eq!(
+            identity_json(&root),
+            r#"{"accessKeyId":"AKIAEXAMPLE","accountId":"111122223333","arn":"arn:aws:iam::111122223333:root","principalId":"111122223333","type":"Root"}"#
+        );
     }
 }

@@ -63,21 +63,9 @@ impl AuditIndex {
     /// serialised); always equal to [`AuditIndex::derive`] of the event's JSON, which `verify`
     /// checks.
     pub fn from_event(e: AuditEvent) -> AuditIndex {
-        let mut ui = match e.user_identity {
-            serde_json::Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        let mut take = |k: &str| match ui.remove(k) {
-            Some(serde_json::Value::String(s)) => Some(s),
-            _ => None,
-        };
-        let (kind, arn, user_name, access_key_id) = (
-            take("type"),
-            take("arn"),
-            take("userName"),
-            take("accessKeyId"),
-        );
-        let username = username_of(kind.as_deref(), arn.as_deref(), user_name);
+        let ui = e.user_identity;
+        let (arn, access_key_id) = (ui.arn, ui.access_key_id);
+        let username = username_of(ui.kind, arn.as_deref(), ui.user_name);
         AuditIndex {
             event_time_millis: parse_iso_seconds(&e.event_time)
                 .map(|s| s * 1000)

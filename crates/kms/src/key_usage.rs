@@ -349,7 +349,7 @@ mod tests {
     fn event(resources: &[&str], millis: i64) -> AuditEvent {
         AuditEvent {
             event_version: "1.11",
-            user_identity: serde_json::Value::Null,
+            user_identity: crate::audit::UserIdentity::default(),
             event_time: String::new(),
             event_source: "kms.amazonaws.com",
             event_name: "x".into(),

@@ -160,8 +160,9 @@ impl Statement {
         };
         let variable = |key: &str| env.variable(key);
         let any = r.patterns.iter().any(|p| {
-            p.resolve(&variable)
-                .is_some_and(|toks| arn_match(&toks, resource))
+            p.is_any()
+                || p.resolve(&variable)
+                    .is_some_and(|toks| arn_match(&toks, resource))
         });
         any != r.negated
     }

@@ -57,6 +57,11 @@ impl Pattern {
         Pattern { pieces }
     }
 
+    /// Whether the pattern is `*` alone, which matches every value without resolving anything.
+    pub(crate) fn is_any(&self) -> bool {
+        matches!(self.pieces.as_slice(), [Piece::Tok(Tok::Star)])
+    }
+
     /// Whether resolving the pattern reads request values (it has a `${...}` variable).
     pub(crate) fn has_variables(&self) -> bool {
         self.pieces
@@ -187,6 +192,13 @@ pub(crate) fn glob(pattern: &[Tok], text: &str) -> bool {
         match pattern.get(p) {
             Some(Tok::Star) => {
                 p += 1;
+                // A trailing `*` (`kms:*`, `*`) takes the rest of the text, whatever it is.
+                if pattern
+                    .get(p..)
+                    .is_some_and(|rest| rest.iter().all(|t| *t == Tok::Star))
+                {
+                    return true;
+                }
                 backtrack = Some((p, t));
             }
             Some(Tok::Question) => {
@@ -310,6 +322,18 @@ mod tests {
             ("?", "日", true),
             ("??", "日", false),
             ("*本*", "日本語", true),
+            // Trailing stars take whatever is left, or nothing.
+            ("kms:*", "kms:", true),
+            ("kms:*", "kms:Decrypt", true),
+            ("kms:*", "km", false),
+            ("kms:**", "kms:Decrypt", true),
+            ("a*", "b", false),
+            ("**", "", true),
+            ("*?", "", false),
+            ("?*", "", false),
+            ("?*", "日本", true),
+            ("a*b*", "a本b語", true),
+            ("a*b*", "a本c語", false),
             ("*本?", "日本語本", false),
             ("*本?", "日本語本語", true),
         ];

@@ -665,7 +665,7 @@ pub mod audit {
 
     use async_trait::async_trait;
     use tresor_crypto::Ed25519Signer;
-    use tresor_kms::audit::{AuditEvent, AuditResource, AuditSink};
+    use tresor_kms::audit::{AuditEvent, AuditResource, AuditSink, UserIdentity};
     use tresor_kms::audit_log::{
         AuditBackend, AuditQuery, AuditRecord, AuditWriterConfig, GroupCommitAuditSink, Signed,
         prune, verify,
@@ -693,7 +693,15 @@ pub mod audit {
     pub fn event(i: u64, name: &str, t_secs: i64) -> AuditEvent {
         AuditEvent {
             event_version: "1.11",
-            user_identity: serde_json::json!({"type": "IAMUser", "principalId": "AIDAX", "arn": "arn:aws:iam::111122223333:user/alice", "accountId": "111122223333", "accessKeyId": "AKIAX", "userName": "alice"}),
+            user_identity: UserIdentity {
+                kind: Some("IAMUser"),
+                principal_id: Some("AIDAX".into()),
+                arn: Some("arn:aws:iam::111122223333:user/alice".into()),
+                account_id: Some("111122223333".into()),
+                access_key_id: Some("AKIAX".into()),
+                user_name: Some("alice".into()),
+                ..UserIdentity::default()
+            },
             event_time: Timestamp::from_unix_seconds(t_secs).to_iso8601_seconds(),
             event_source: "kms.amazonaws.com",
             event_name: name.to_owned(),

@@ -148,7 +148,7 @@ async fn deletion_falls_due_on_the_clock_and_runs_once_across_nodes() {
         e.service_event_details,
         Some(serde_json::json!({"keyId": key.to_string()}))
     );
-    assert_eq!(e.user_identity["invokedBy"], "AWS Internal");
+    assert_eq!(e.user_identity.invoked_by.as_deref(), Some("AWS Internal"));
     let err = nodes[1]
         .kms
         .call(
