@@ -51,6 +51,11 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// SHA-256 of `bytes`, lower-case hex (SigV4's payload hash).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
 pub struct FastSigner {
     access_key: String,
     secret_key: String,
@@ -102,9 +107,19 @@ impl FastSigner {
         body: &[u8],
         amz_date: &str,
     ) -> Vec<(&'static str, String)> {
+        self.sign_prehashed(authority, target, &sha256_hex(body), amz_date)
+    }
+
+    /// [`FastSigner::sign`] for a body whose SHA-256 (lower-case hex) is already known.
+    pub fn sign_prehashed(
+        &self,
+        authority: &str,
+        target: &str,
+        payload_hash: &str,
+        amz_date: &str,
+    ) -> Vec<(&'static str, String)> {
         let date = amz_date.get(..8).unwrap_or(amz_date).to_owned();
         let target_header = format!("TrentService.{target}");
-        let payload_hash = hex(digest::digest(&digest::SHA256, body).as_ref());
         let canonical = format!(
             "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:{authority}\nx-amz-date:{amz_date}\nx-amz-target:{target_header}\n\ncontent-type;host;x-amz-date;x-amz-target\n{payload_hash}"
         );

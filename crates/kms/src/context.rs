@@ -3,13 +3,15 @@
 //! only in-process callers construct a context with them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::identity::Caller;
 use crate::types::Region;
 
 #[derive(Clone, Debug)]
 pub struct CallContext {
-    pub caller: Caller,
+    /// Shared with the credential cache that authenticated it: a call copies no identity data.
+    pub caller: Arc<Caller>,
     /// The region from the SigV4 credential scope; each (account, region) is its own namespace.
     pub region: Region,
     pub source_ip: Option<IpAddr>,
@@ -26,9 +28,13 @@ pub struct CallContext {
 
 impl CallContext {
     /// A context for a direct call over the wire.
-    pub fn direct(caller: Caller, region: Region, request_id: String) -> CallContext {
+    pub fn direct(
+        caller: impl Into<Arc<Caller>>,
+        region: Region,
+        request_id: String,
+    ) -> CallContext {
         CallContext {
-            caller,
+            caller: caller.into(),
             region,
             source_ip: None,
             user_agent: None,

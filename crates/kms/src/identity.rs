@@ -214,7 +214,7 @@ impl Caller {
 
 /// An access key with its secret unwrapped, as the authentication step needs it.
 pub struct Credential {
-    pub caller: Caller,
+    pub caller: std::sync::Arc<Caller>,
     pub secret_access_key: SecretBytes,
 }
 
@@ -317,7 +317,7 @@ impl Identities {
         let caller =
             Caller::from_records(principal, Some(access_key_id.to_owned()), key.session_name);
         Ok(Some(Arc::new(Credential {
-            caller,
+            caller: Arc::new(caller),
             secret_access_key: secret,
         })))
     }

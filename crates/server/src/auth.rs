@@ -23,7 +23,7 @@ pub enum AuthError {
 
 /// An authenticated request.
 pub struct Authenticated {
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     pub region: Region,
     pub service: String,
 }
