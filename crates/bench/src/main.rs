@@ -157,6 +157,8 @@ struct Shared {
     fast: Option<signer::FastSigner>,
     /// `POST /` on the endpoint.
     uri: http::Uri,
+    /// `GET /health` on the endpoint (the ceiling).
+    health_uri: http::Uri,
     /// Each operation's request bodies, made once before the run (see [`prepare`]).
     prepared: Vec<(Op, Vec<Prepared>)>,
 }
@@ -181,13 +183,10 @@ fn sign(shared: &Shared, body: &[u8], target: &str) -> Result<Vec<(String, Strin
     }
 }
 
-/// Which prepared body request `i` (operation mix position) on key `k` sends.
-fn prepared_index(shared: &Shared, op: Op, i: usize, k: usize) -> usize {
-    match op {
-        Op::Decrypt | Op::ReEncrypt => i % shared.ciphertexts.len().max(1),
-        _ if shared.keys.is_empty() => 0,
-        _ => k % shared.keys.len(),
-    }
+/// Whether `op` sends one of the pre-made ciphertexts (chosen by the request's position `i`)
+/// rather than names a key (chosen by `k`).
+fn sends_ciphertext(op: Op) -> bool {
+    matches!(op, Op::Decrypt | Op::ReEncrypt)
 }
 
 /// The body of each request the run can send, per operation in the mix, serialised and hashed.
@@ -197,10 +196,12 @@ fn prepare(shared: &Shared) -> Result<Vec<(Op, Vec<Prepared>)>, String> {
         if op == Op::Health || out.iter().any(|(o, _)| *o == op) {
             continue;
         }
-        let n = match op {
-            Op::Decrypt | Op::ReEncrypt => shared.ciphertexts.len().max(1),
-            _ => shared.keys.len().max(1),
-        };
+        let n = if sends_ciphertext(op) {
+            shared.ciphertexts.len()
+        } else {
+            shared.keys.len()
+        }
+        .max(1);
         let mut bodies = Vec::with_capacity(n);
         for index in 0..n {
             // Request positions that select this body: ciphertext `index` or key `index`.
@@ -335,7 +336,7 @@ fn request(
     k: usize,
 ) -> Result<http::Request<Full<Bytes>>, String> {
     if op == Op::Health {
-        return http::Request::get(format!("http://{}/health", shared.authority))
+        return http::Request::get(shared.health_uri.clone())
             .header("host", &shared.authority)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string());
@@ -344,7 +345,10 @@ fn request(
         .prepared
         .iter()
         .find(|(o, _)| *o == op)
-        .and_then(|(_, bodies)| bodies.get(prepared_index(shared, op, i, k)))
+        .and_then(|(_, bodies)| {
+            let pick = if sends_ciphertext(op) { i } else { k };
+            bodies.get(pick % bodies.len().max(1))
+        })
     else {
         return Err(format!("no prepared body for {op:?}"));
     };
@@ -413,7 +417,7 @@ async fn call_on(
     body: Value,
 ) -> Result<Value, String> {
     let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let mut b = http::Request::post(format!("http://{}/", shared.authority));
+    let mut b = http::Request::post(shared.uri.clone());
     for (n, v) in sign(shared, &bytes, target)? {
         b = b.header(n, v);
     }
@@ -466,7 +470,7 @@ async fn existing_keys(shared: &Shared, limit: usize) -> Result<Vec<String>, Str
 /// One-off JSON call used during set-up.
 async fn call(shared: &Shared, target: &str, body: Value) -> Result<Value, String> {
     let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let mut b = http::Request::post(format!("http://{}/", shared.authority));
+    let mut b = http::Request::post(shared.uri.clone());
     for (n, v) in sign(shared, &bytes, target)? {
         b = b.header(n, v);
     }
@@ -615,9 +619,12 @@ async fn run(args: Args) -> Result<Value, String> {
         context.insert(k.to_owned(), v.to_owned());
     }
     let mix = parse_mix(&args.op)?;
-    let uri: http::Uri = format!("http://{authority}/")
-        .parse()
-        .map_err(|e| format!("{authority}: {e}"))?;
+    let parse_uri = |path: &str| -> Result<http::Uri, String> {
+        format!("http://{authority}{path}")
+            .parse()
+            .map_err(|e| format!("{authority}: {e}"))
+    };
+    let (uri, health_uri) = (parse_uri("/")?, parse_uri("/health")?);
     let mut shared = Shared {
         args: args.clone(),
         authority,
@@ -629,6 +636,7 @@ async fn run(args: Args) -> Result<Value, String> {
         mix,
         fast: None,
         uri,
+        health_uri,
         prepared: Vec::new(),
     };
     shared.fast = make_signer(&shared)?;
@@ -664,6 +672,7 @@ async fn run(args: Args) -> Result<Value, String> {
             mix: shared.mix.clone(),
             fast: make_signer(&shared)?,
             uri: shared.uri.clone(),
+            health_uri: shared.health_uri.clone(),
             prepared: Vec::new(),
         });
         // The key chosen above is the first of them (or the reused keys are): `--keys N` ends
@@ -901,6 +910,7 @@ mod tests {
             mix: parse_mix(&args.op).unwrap(),
             fast: None,
             uri: "http://127.0.0.1:4599/".parse().unwrap(),
+            health_uri: "http://127.0.0.1:4599/health".parse().unwrap(),
             prepared: Vec::new(),
             args,
         }
