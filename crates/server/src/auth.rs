@@ -32,30 +32,62 @@ pub struct Authenticated {
 /// derived from is the one the identity cache holds.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    entries: Mutex<HashMap<String, (Arc<Credential>, SigningKey)>>,
+    entries: Mutex<HashMap<String, CachedKey>>,
 }
+
+/// A derived key and the credential it was derived from.
+type CachedKey = (Arc<Credential>, Arc<SigningKey>);
 
 const MAX_SIGNING_KEYS: usize = 100_000;
 
+/// Writes the cache key of `auth`'s access key and scope into `out` (cleared first).
+fn signing_cache_key(out: &mut String, auth: &Authorization) {
+    out.clear();
+    for part in [
+        auth.access_key_id.as_str(),
+        "\n",
+        &auth.date,
+        "/",
+        &auth.region,
+        "/",
+        &auth.service,
+        "/",
+        &auth.terminator,
+    ] {
+        out.push_str(part);
+    }
+}
+
 impl SigningKeyCache {
-    fn get(&self, cred: &Arc<Credential>, auth: &Authorization) -> SigningKey {
-        let cache_key = format!("{}\n{}", auth.access_key_id, auth.scope());
-        if let Ok(entries) = self.entries.lock()
-            && let Some((c, k)) = entries.get(&cache_key)
-            && Arc::ptr_eq(c, cred)
-        {
-            return k.clone();
+    fn get(&self, cred: &Arc<Credential>, auth: &Authorization) -> Arc<SigningKey> {
+        // The lookup key is built in a per-thread buffer: a hit allocates nothing.
+        thread_local! {
+            static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
-        let key = SigningKey::derive(
+        let hit = BUF.with(|buf| {
+            let mut buf = buf.try_borrow_mut().ok()?;
+            signing_cache_key(&mut buf, auth);
+            let entries = self.entries.lock().ok()?;
+            entries
+                .get(buf.as_str())
+                .filter(|(c, _)| Arc::ptr_eq(c, cred))
+                .map(|(_, k)| k.clone())
+        });
+        if let Some(key) = hit {
+            return key;
+        }
+        let key = Arc::new(SigningKey::derive(
             cred.secret_access_key.expose(),
             &auth.date,
             &auth.region,
             &auth.service,
-        );
+        ));
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_SIGNING_KEYS {
                 entries.clear();
             }
+            let mut cache_key = String::new();
+            signing_cache_key(&mut cache_key, auth);
             entries.insert(cache_key, (cred.clone(), key.clone()));
         }
         key
@@ -126,4 +158,60 @@ pub async fn authenticate(
         region,
         service: auth.service,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_kms::identity::PrincipalRecord;
+    use tresor_kms::types::{AccountId, Timestamp};
+
+    fn credential(secret: &[u8]) -> Arc<Credential> {
+        let account = AccountId::parse("111122223333").expect("account id");
+        Arc::new(Credential {
+            caller: Arc::new(Caller::from_records(
+                PrincipalRecord::root(&account, Timestamp(0)),
+                None,
+                None,
+            )),
+            secret_access_key: tresor_crypto::SecretBytes::new(secret.to_vec()),
+        })
+    }
+
+    fn authorization(access_key_id: &str, date: &str, region: &str) -> Authorization {
+        let header = format!(
+            "AWS4-HMAC-SHA256 Credential={access_key_id}/{date}/{region}/kms/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        );
+        tresor_sigv4::parse_authorization(&header).expect("authorization header")
+    }
+
+    #[test]
+    fn signing_keys_are_cached_per_access_key_scope_and_credential() {
+        let cache = SigningKeyCache::default();
+        let cred = credential(b"secret-one");
+        let a = authorization("AKIDONE", "20240101", "us-east-1");
+        let first = cache.get(&cred, &a);
+        assert_eq!(
+            first.as_bytes(),
+            SigningKey::derive(b"secret-one", "20240101", "us-east-1", "kms").as_bytes()
+        );
+        // The same access key, scope and credential: the cached key itself.
+        assert!(Arc::ptr_eq(&first, &cache.get(&cred, &a)));
+        // Another day or region: another key.
+        let next_day = cache.get(&cred, &authorization("AKIDONE", "20240102", "us-east-1"));
+        assert_ne!(next_day.as_bytes(), first.as_bytes());
+        let other_region = cache.get(&cred, &authorization("AKIDONE", "20240101", "eu-west-1"));
+        assert_ne!(other_region.as_bytes(), first.as_bytes());
+        // A replaced credential (a new secret for the same access key id) is never served the
+        // old secret's key.
+        let rotated = credential(b"secret-two");
+        let after = cache.get(&rotated, &a);
+        assert_eq!(
+            after.as_bytes(),
+            SigningKey::derive(b"secret-two", "20240101", "us-east-1", "kms").as_bytes()
+        );
+        assert!(Arc::ptr_eq(&after, &cache.get(&rotated, &a)));
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use aws_lc_rs::{digest, hmac};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::authorization::TERMINATOR;
 
@@ -20,8 +20,21 @@ use crate::authorization::TERMINATOR;
 /// It is as good as the secret for that day, region and service, so it is
 /// zeroized on drop and its `Debug` output is redacted. Because it only
 /// depends on the scope, a server may cache it per scope.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SigningKey([u8; 32]);
+///
+/// It also holds the key as a ready HMAC key (its inner and outer hash states
+/// computed once, which aws-lc cleanses on drop), so [`SigningKey::sign`]
+/// hashes only the string to sign.
+#[derive(Clone)]
+pub struct SigningKey {
+    bytes: [u8; 32],
+    mac: hmac::Key,
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
 
 impl SigningKey {
     /// Derives the signing key for a scope. `date` is the scope date
@@ -35,22 +48,23 @@ impl SigningKey {
         let k_date = Zeroizing::new(hmac_sha256(&k_secret, date.as_bytes()));
         let k_region = Zeroizing::new(hmac_sha256(k_date.as_slice(), region.as_bytes()));
         let k_service = Zeroizing::new(hmac_sha256(k_region.as_slice(), service.as_bytes()));
-        SigningKey(hmac_sha256(k_service.as_slice(), TERMINATOR.as_bytes()))
+        SigningKey::from_bytes(hmac_sha256(k_service.as_slice(), TERMINATOR.as_bytes()))
     }
 
     /// Wraps an already derived key, e.g. one taken from a cache.
     pub fn from_bytes(bytes: [u8; 32]) -> SigningKey {
-        SigningKey(bytes)
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, &bytes);
+        SigningKey { bytes, mac }
     }
 
     /// The raw key bytes. Secret: only for caching and known-answer tests.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// The signature of `string_to_sign`: HMAC-SHA256 under this key.
     pub fn sign(&self, string_to_sign: &str) -> [u8; 32] {
-        hmac_sha256(&self.0, string_to_sign.as_bytes())
+        tag_bytes(hmac::sign(&self.mac, string_to_sign.as_bytes()))
     }
 }
 
@@ -76,8 +90,10 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, data);
+    tag_bytes(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data))
+}
+
+fn tag_bytes(tag: hmac::Tag) -> [u8; 32] {
     let mut out = [0u8; 32];
     // A SHA-256 tag is always 32 bytes; zipping avoids a length assertion.
     for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
@@ -96,6 +112,20 @@ mod tests {
         let printed = format!("{key:?}");
         assert_eq!(printed, "SigningKey(<redacted>)");
         assert!(!printed.contains("ab"));
+    }
+
+    #[test]
+    fn sign_uses_the_key_bytes_also_after_clone() {
+        let key = SigningKey::derive(b"secret", "20240101", "us-east-1", "kms");
+        let copy = key.clone();
+        let expected = hmac_sha256(key.as_bytes(), b"string to sign");
+        assert_eq!(key.sign("string to sign"), expected);
+        drop(key);
+        assert_eq!(copy.sign("string to sign"), expected);
+        assert_eq!(
+            SigningKey::from_bytes(*copy.as_bytes()).sign("other"),
+            hmac_sha256(copy.as_bytes(), b"other")
+        );
     }
 
     #[test]
