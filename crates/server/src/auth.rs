@@ -29,7 +29,9 @@ pub struct Authenticated {
 }
 
 /// Cache of derived signing keys: (access key id, scope) → key, valid while the credential it was
-/// derived from is the one the identity cache holds.
+/// derived from is the one the identity cache holds. A key enters the cache only after a request
+/// signed with it verified, so requests that cannot sign (an access key id without its secret)
+/// never fill it.
 #[derive(Default)]
 pub struct SigningKeyCache {
     entries: Mutex<HashMap<String, CachedKey>>,
@@ -38,7 +40,10 @@ pub struct SigningKeyCache {
 /// A derived key and the credential it was derived from.
 type CachedKey = (Arc<Credential>, Arc<SigningKey>);
 
-const MAX_SIGNING_KEYS: usize = 100_000;
+/// At most this many keys are kept; past it the cache starts over. Each key holds its prepared
+/// HMAC state (~1.3 KB), so this bounds the cache at ~13 MB, and only callers that can sign add to
+/// it. Real deployments need one key per access key, region and service per day.
+const MAX_SIGNING_KEYS: usize = 10_000;
 
 /// Writes the cache key of `auth`'s access key and scope into `out` (cleared first).
 fn signing_cache_key(out: &mut String, auth: &Authorization) {
@@ -59,7 +64,10 @@ fn signing_cache_key(out: &mut String, auth: &Authorization) {
 }
 
 impl SigningKeyCache {
-    fn get(&self, cred: &Arc<Credential>, auth: &Authorization) -> Arc<SigningKey> {
+    /// The signing key for `cred` and `auth`'s scope, and whether it came from the cache (a key
+    /// that did not is derived now and should be [`SigningKeyCache::remember`]ed once a request
+    /// signed with it verifies).
+    fn get(&self, cred: &Arc<Credential>, auth: &Authorization) -> (Arc<SigningKey>, bool) {
         // The lookup key is built in a per-thread buffer: a hit allocates nothing.
         thread_local! {
             static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -73,24 +81,35 @@ impl SigningKeyCache {
                 .filter(|(c, _)| Arc::ptr_eq(c, cred))
                 .map(|(_, k)| k.clone())
         });
-        if let Some(key) = hit {
-            return key;
+        match hit {
+            Some(key) => (key, true),
+            None => (
+                Arc::new(SigningKey::derive(
+                    cred.secret_access_key.expose(),
+                    &auth.date,
+                    &auth.region,
+                    &auth.service,
+                )),
+                false,
+            ),
         }
-        let key = Arc::new(SigningKey::derive(
-            cred.secret_access_key.expose(),
-            &auth.date,
-            &auth.region,
-            &auth.service,
-        ));
+    }
+
+    /// Keeps `key` for `cred` and `auth`'s scope.
+    fn remember(&self, cred: &Arc<Credential>, auth: &Authorization, key: Arc<SigningKey>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_SIGNING_KEYS {
                 entries.clear();
             }
             let mut cache_key = String::new();
             signing_cache_key(&mut cache_key, auth);
-            entries.insert(cache_key, (cred.clone(), key.clone()));
+            entries.insert(cache_key, (cred.clone(), key));
         }
-        key
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
     }
 }
 
@@ -151,8 +170,11 @@ pub async fn authenticate(
         payload_sha256_hex,
         uri_encoding,
     };
-    let key = signing_keys.get(&cred, &auth);
+    let (key, cached) = signing_keys.get(&cred, &auth);
     tresor_sigv4::verify(&req, &auth, &time, &key).map_err(AuthError::SigV4)?;
+    if !cached {
+        signing_keys.remember(&cred, &auth, key);
+    }
     Ok(Authenticated {
         caller: cred.caller.clone(),
         region,
@@ -192,26 +214,53 @@ mod tests {
         let cache = SigningKeyCache::default();
         let cred = credential(b"secret-one");
         let a = authorization("AKIDONE", "20240101", "us-east-1");
-        let first = cache.get(&cred, &a);
+        let (first, cached) = cache.get(&cred, &a);
+        assert!(!cached);
         assert_eq!(
             first.as_bytes(),
             SigningKey::derive(b"secret-one", "20240101", "us-east-1", "kms").as_bytes()
         );
+        // Not remembered (its request did not verify): derived again, not served from the cache.
+        let (again, cached) = cache.get(&cred, &a);
+        assert!(!cached && !Arc::ptr_eq(&first, &again));
+        assert_eq!(cache.len(), 0);
+        cache.remember(&cred, &a, first.clone());
         // The same access key, scope and credential: the cached key itself.
-        assert!(Arc::ptr_eq(&first, &cache.get(&cred, &a)));
+        let (hit, cached) = cache.get(&cred, &a);
+        assert!(cached && Arc::ptr_eq(&first, &hit));
         // Another day or region: another key.
-        let next_day = cache.get(&cred, &authorization("AKIDONE", "20240102", "us-east-1"));
+        let (next_day, cached) =
+            cache.get(&cred, &authorization("AKIDONE", "20240102", "us-east-1"));
+        assert!(!cached);
         assert_ne!(next_day.as_bytes(), first.as_bytes());
-        let other_region = cache.get(&cred, &authorization("AKIDONE", "20240101", "eu-west-1"));
+        let (other_region, _) =
+            cache.get(&cred, &authorization("AKIDONE", "20240101", "eu-west-1"));
         assert_ne!(other_region.as_bytes(), first.as_bytes());
         // A replaced credential (a new secret for the same access key id) is never served the
         // old secret's key.
         let rotated = credential(b"secret-two");
-        let after = cache.get(&rotated, &a);
+        let (after, cached) = cache.get(&rotated, &a);
+        assert!(!cached);
         assert_eq!(
             after.as_bytes(),
             SigningKey::derive(b"secret-two", "20240101", "us-east-1", "kms").as_bytes()
         );
-        assert!(Arc::ptr_eq(&after, &cache.get(&rotated, &a)));
+        cache.remember(&rotated, &a, after.clone());
+        let (hit, cached) = cache.get(&rotated, &a);
+        assert!(cached && Arc::ptr_eq(&after, &hit));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_signing_key_cache_is_bounded() {
+        let cache = SigningKeyCache::default();
+        let cred = credential(b"secret");
+        for i in 0..=MAX_SIGNING_KEYS {
+            let auth = authorization(&format!("AKID{i}"), "20240101", "us-east-1");
+            let (key, _) = cache.get(&cred, &auth);
+            cache.remember(&cred, &auth, key);
+            assert!(cache.len() <= MAX_SIGNING_KEYS);
+        }
+        assert_eq!(cache.len(), 1);
     }
 }
