@@ -48,19 +48,9 @@ const MAX_SIGNING_KEYS: usize = 10_000;
 /// Writes the cache key of `auth`'s access key and scope into `out` (cleared first).
 fn signing_cache_key(out: &mut String, auth: &Authorization) {
     out.clear();
-    for part in [
-        auth.access_key_id.as_str(),
-        "\n",
-        &auth.date,
-        "/",
-        &auth.region,
-        "/",
-        &auth.service,
-        "/",
-        &auth.terminator,
-    ] {
-        out.push_str(part);
-    }
+    out.push_str(&auth.access_key_id);
+    out.push('\n');
+    auth.write_scope(out);
 }
 
 impl SigningKeyCache {

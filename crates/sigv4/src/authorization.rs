@@ -40,13 +40,22 @@ impl Authorization {
     /// which is `date/region/service/aws4_request` for every request that
     /// [`crate::verify`] accepts.
     pub fn scope(&self) -> String {
-        [
-            self.date.as_str(),
-            &self.region,
-            &self.service,
-            &self.terminator,
-        ]
-        .join("/")
+        let mut out = String::new();
+        self.write_scope(&mut out);
+        out
+    }
+
+    /// Appends [`Authorization::scope`] to `out` (for callers that build it into a buffer).
+    pub fn write_scope(&self, out: &mut String) {
+        for (i, part) in [&self.date, &self.region, &self.service, &self.terminator]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(part);
+        }
     }
 }
 
