@@ -256,9 +256,10 @@ pub struct AuditQuery {
 #[async_trait]
 pub trait AuditBackend: Send + Sync + 'static {
     async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError>;
+    /// Takes the records by value: a backend that hands them on (to another thread) moves them.
     async fn append(
         &self,
-        records: &[AuditRecord],
+        records: Vec<AuditRecord>,
         head: &Signed,
         digest: Option<&Signed>,
     ) -> Result<(), StoreError>;
@@ -482,7 +483,7 @@ async fn commit(
         digest_due.then(|| Signed::sign(SignedKind::Digest, signer, &cfg.chain, seq, hash, now));
     // A failed append leaves nothing behind (one transaction) and the chain state unchanged —
     // unless the failure hid a commit (a lost connection): the next commit re-reads the head.
-    if let Err(e) = backend.append(&records, &head, digest.as_ref()).await {
+    if let Err(e) = backend.append(records, &head, digest.as_ref()).await {
         state.resync = true;
         return Err(AuditError(e.to_string()));
     }

@@ -14,7 +14,8 @@ use tresor_kms::identity::{
 };
 use tresor_kms::store::Store;
 use tresor_kms::types::{AccountId, Timestamp};
-use tresor_store::{PostgresStore, SqliteAuditLog, SqliteStore};
+use tresor_store::audit_journal::Access;
+use tresor_store::{JournaledAuditLog, PostgresStore, SqliteStore};
 
 use crate::config::{FileConfig, StoreSpec};
 
@@ -158,7 +159,7 @@ pub async fn open(
             let db = data_dir.join(DATABASE_FILE);
             let store: Arc<dyn Store> =
                 Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?);
-            (store, open_sqlite_audit_log(data_dir)?)
+            (store, open_sqlite_audit_log(data_dir, Access::Exclusive)?)
         }
         StoreSpec::Postgres(url) => open_postgres(url).await?,
     };
@@ -220,7 +221,7 @@ pub async fn open_audit_log(
     spec: &StoreSpec,
 ) -> Result<Arc<dyn AuditBackend>, String> {
     match spec {
-        StoreSpec::Sqlite => open_sqlite_audit_log(data_dir),
+        StoreSpec::Sqlite => open_sqlite_audit_log(data_dir, Access::Shared),
         StoreSpec::Postgres(url) => Ok(Arc::new(
             tresor_store::PostgresAuditLog::connect(url)
                 .await
@@ -229,10 +230,10 @@ pub async fn open_audit_log(
     }
 }
 
-fn open_sqlite_audit_log(data_dir: &Path) -> Result<Arc<dyn AuditBackend>, String> {
+fn open_sqlite_audit_log(data_dir: &Path, access: Access) -> Result<Arc<dyn AuditBackend>, String> {
     let path = data_dir.join(AUDIT_DATABASE_FILE);
     Ok(Arc::new(
-        SqliteAuditLog::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+        JournaledAuditLog::open(&path, access).map_err(|e| format!("{}: {e}", path.display()))?,
     ))
 }
 

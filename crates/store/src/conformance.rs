@@ -1179,7 +1179,7 @@ pub mod audit {
         }
         async fn append(
             &self,
-            records: &[AuditRecord],
+            records: Vec<AuditRecord>,
             head: &Signed,
             digest: Option<&Signed>,
         ) -> Result<(), StoreError> {

@@ -1,8 +1,8 @@
 //! # tresor-store — storage backends
 //!
 //! Implementations of [`tresor_kms::store::Store`] and [`tresor_kms::audit_log::AuditBackend`]:
-//! [`sqlite::SqliteStore`] / [`sqlite_audit::SqliteAuditLog`], the zero-setup embedded default
-//! (one node), and [`postgres::PostgresStore`] / [`postgres_audit::PostgresAuditLog`], one
+//! [`sqlite::SqliteStore`] / [`audit_journal::JournaledAuditLog`] (a journal ring in front of
+//! [`sqlite_audit::SqliteAuditLog`]), the zero-setup embedded default (one node), and [`postgres::PostgresStore`] / [`postgres_audit::PostgresAuditLog`], one
 //! database shared by many stateless nodes. [`conformance`] is the one suite every backend must
 //! pass (store and audit sections); each backend's tests run it.
 //!
@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit_journal;
 pub mod conformance;
 pub mod pg_test;
 pub mod postgres;
@@ -19,6 +20,7 @@ pub mod postgres_audit;
 pub mod sqlite;
 pub mod sqlite_audit;
 
+pub use audit_journal::JournaledAuditLog;
 pub use postgres::PostgresStore;
 pub use postgres_audit::PostgresAuditLog;
 pub use sqlite::SqliteStore;

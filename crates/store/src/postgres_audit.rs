@@ -110,7 +110,7 @@ impl AuditBackend for PostgresAuditLog {
 
     async fn append(
         &self,
-        records: &[AuditRecord],
+        records: Vec<AuditRecord>,
         head: &Signed,
         digest: Option<&Signed>,
     ) -> Result<(), StoreError> {
@@ -134,7 +134,7 @@ impl AuditBackend for PostgresAuditLog {
         let mut resources = Vec::with_capacity(n);
         let mut json = Vec::with_capacity(n);
         let (mut res_chain, mut res_seq, mut res_arn) = (Vec::new(), Vec::new(), Vec::new());
-        for r in records {
+        for r in &records {
             let ix = &r.index;
             let s = to_i64(r.seq)?;
             chain.push(r.chain.as_str());

@@ -67,6 +67,15 @@ const MIGRATIONS: &[&str] = &[
     // walks the time index anyway, and a second table keyed by ARN cost two more B-tree inserts
     // per record at a random place once there are many keys.
     "DROP TABLE audit_resources",
+    // How far the journal (`audit.journal`, see `audit_journal`) has been copied into this
+    // index, committed with the rows it copied; and the journal's ring size.
+    r#"
+    CREATE TABLE audit_journal (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        pos      INTEGER NOT NULL,
+        capacity INTEGER NOT NULL
+    );
+"#,
 ];
 
 /// SQLite implementation of [`AuditBackend`].
@@ -174,7 +183,7 @@ fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreEr
 /// Whether the caller runs on a current-thread runtime: the audit writer's own thread, whose job
 /// is to wait for each commit — there the commit runs in place instead of hopping to tokio's
 /// blocking pool and back (two thread wake-ups per commit).
-fn on_dedicated_thread() -> bool {
+pub(crate) fn on_dedicated_thread() -> bool {
     tokio::runtime::Handle::try_current()
         .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
         .unwrap_or(true)
@@ -194,6 +203,17 @@ fn insert_batch(
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(internal)?;
+    insert_in(&tx, records, head, digest)?;
+    tx.commit().map_err(internal)
+}
+
+/// A group commit's rows inside a transaction the caller commits.
+fn insert_in(
+    tx: &rusqlite::Transaction<'_>,
+    records: &[AuditRecord],
+    head: &Signed,
+    digest: Option<&Signed>,
+) -> Result<(), StoreError> {
     {
         let mut ins = tx.prepare_cached(INSERT_RECORD).map_err(internal)?;
         for r in records {
@@ -236,7 +256,15 @@ fn insert_batch(
             .map_err(internal)?;
         }
     }
-    tx.commit().map_err(internal)
+    Ok(())
+}
+
+/// One group commit as the journal carries it to the index.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexBatch {
+    pub records: Vec<AuditRecord>,
+    pub head: Signed,
+    pub digest: Option<Signed>,
 }
 
 impl SqliteAuditLog {
@@ -246,6 +274,63 @@ impl SqliteAuditLog {
             // commit: checkpoints run beside the commits, not inside one.
             db: Db::open(path, MIGRATIONS, Checkpoints::Background)?,
         })
+    }
+}
+
+impl SqliteAuditLog {
+    /// Copies journal batches into the index with the journal position they reach, in one
+    /// durable transaction (on the calling thread).
+    pub(crate) fn index_blocking(
+        &self,
+        batches: &[IndexBatch],
+        pos: u64,
+        capacity: u64,
+    ) -> Result<(), StoreError> {
+        self.db.write_blocking(|c| {
+            let tx = c.transaction().map_err(internal)?;
+            for b in batches {
+                insert_in(&tx, &b.records, &b.head, b.digest.as_ref())?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO audit_journal (id, pos, capacity) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, capacity = excluded.capacity",
+            )
+            .map_err(internal)?
+            .execute(params![to_i64(pos)?, to_i64(capacity)?])
+            .map_err(internal)?;
+            tx.commit().map_err(internal)
+        })
+    }
+
+    /// [`AuditBackend::append`] on the calling thread.
+    pub(crate) fn append_blocking(
+        &self,
+        records: &[AuditRecord],
+        head: &Signed,
+        digest: Option<&Signed>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write_blocking(|c| insert_batch(c, records, head, digest))
+    }
+
+    /// How far the journal has been indexed, and its ring size: `None` before the first copy.
+    pub(crate) fn journal_position(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: Option<(i64, i64)> = self.db.write_blocking(|c| {
+            c.query_row(
+                "SELECT pos, capacity FROM audit_journal WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(internal)
+        })?;
+        row.map(|(p, c)| {
+            Ok((
+                u64::try_from(p).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                u64::try_from(c).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ))
+        })
+        .transpose()
     }
 }
 
@@ -260,16 +345,14 @@ impl AuditBackend for SqliteAuditLog {
 
     async fn append(
         &self,
-        records: &[AuditRecord],
+        records: Vec<AuditRecord>,
         head: &Signed,
         digest: Option<&Signed>,
     ) -> Result<(), StoreError> {
         if on_dedicated_thread() {
-            return self
-                .db
-                .write_blocking(|c| insert_batch(c, records, head, digest));
+            return self.append_blocking(&records, head, digest);
         }
-        let (records, head, digest) = (records.to_vec(), head.clone(), digest.cloned());
+        let (head, digest) = (head.clone(), digest.cloned());
         self.db
             .write(move |c| insert_batch(c, &records, &head, digest.as_ref()))
             .await

@@ -107,7 +107,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
             time_millis: 0,
             signature: [0; 64],
         };
-        log.append(&records, &head, None).await.unwrap();
+        log.append(records, &head, None).await.unwrap();
     }
     // ~3,000 records of 4 KB: several thousand WAL pages, past the 1,000 that wake the checkpointer.
     let mut grown = false;

@@ -1,0 +1,412 @@
+//! The embedded audit log's journal (`audit.journal` in front of the `audit.db` index): the whole
+//! audit conformance suite through it, then what only a journal can get wrong — replay of
+//! acknowledged batches the index missed (a crash between the journal's sync and the index's
+//! commit), a torn last frame, wrapping the ring (with the writer waiting for the indexer), a
+//! batch too large for the ring, a reader process beside the owner, and a second owner refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tresor_crypto::Ed25519Signer;
+use tresor_kms::audit::AuditSink;
+use tresor_kms::audit_log::{AuditBackend, AuditQuery, GroupCommitAuditSink, verify};
+use tresor_kms::clock::ManualClock;
+use tresor_kms::types::Timestamp;
+use tresor_store::JournaledAuditLog;
+use tresor_store::audit_journal::{Access, BLOCK, MIN_CAPACITY, journal_path};
+use tresor_store::conformance::audit::{self, AuditHarness, Callers, T0, Tamper, event, write};
+
+/// Fresh journaled logs in temp dirs kept for the harness's life, with a small ring (so the
+/// suite's logs wrap it).
+#[derive(Default)]
+struct Journaled {
+    dirs: Mutex<Vec<tempfile::TempDir>>,
+}
+
+/// Tampers with the index once it holds everything acknowledged (an attacker edits the file as
+/// it is; the records are in the index a few milliseconds after their commit).
+struct IndexTamper {
+    path: PathBuf,
+    log: Arc<JournaledAuditLog>,
+}
+
+#[async_trait]
+impl Tamper for IndexTamper {
+    async fn sql(&self, statements: &str) {
+        self.log.chains().await.unwrap();
+        let c = rusqlite::Connection::open(&self.path).unwrap();
+        c.execute_batch(statements).unwrap();
+    }
+}
+
+#[async_trait]
+impl AuditHarness for Journaled {
+    async fn fresh(&self) -> (Arc<dyn AuditBackend>, Box<dyn Tamper>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let log =
+            Arc::new(JournaledAuditLog::open_with(&path, Access::Exclusive, MIN_CAPACITY).unwrap());
+        self.dirs.lock().unwrap().push(dir);
+        (log.clone(), Box::new(IndexTamper { path, log }))
+    }
+}
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            audit::$name(&Journaled::default()).await;
+        }
+    )*};
+}
+
+checks!(
+    intact_log_verifies_and_every_record_is_there,
+    a_modified_record_is_detected,
+    a_modified_query_column_is_detected,
+    a_deleted_record_is_detected,
+    an_inserted_record_is_detected,
+    reordered_records_are_detected,
+    a_truncated_tail_is_detected,
+    a_forged_head_is_detected,
+    lookups_filter_and_page_newest_first,
+    pruning_keeps_the_rest_verifiable,
+    the_chain_resumes_after_a_restart,
+    concurrent_writers_keep_their_own_chains,
+    the_writer_resyncs_after_an_append_of_unknown_outcome,
+);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    index: PathBuf,
+    signer: Arc<Ed25519Signer>,
+    clock: Arc<ManualClock>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("audit.db");
+        Fixture {
+            _dir: dir,
+            index,
+            signer: Arc::new(Ed25519Signer::generate().unwrap()),
+            clock: Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0))),
+        }
+    }
+
+    fn open(&self, capacity: u64) -> Arc<JournaledAuditLog> {
+        Arc::new(JournaledAuditLog::open_with(&self.index, Access::Exclusive, capacity).unwrap())
+    }
+
+    /// Writes records `range` through a group-commit writer; the log is closed afterwards (its
+    /// index current).
+    async fn write(&self, capacity: u64, range: std::ops::RangeInclusive<u64>, callers: Callers) {
+        let log = self.open(capacity);
+        write(
+            log.clone(),
+            self.signer.clone(),
+            self.clock.clone(),
+            "main",
+            range,
+            100,
+            callers,
+        )
+        .await;
+        close(log);
+    }
+
+    /// Copies of the index's files (database, WAL), to put back later: the index as it was.
+    fn snapshot(&self) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let p = PathBuf::from(format!("{}{suffix}", self.index.display()));
+                let bytes = std::fs::read(&p).ok();
+                (p, bytes)
+            })
+            .collect()
+    }
+
+    fn restore(&self, snapshot: &[(PathBuf, Option<Vec<u8>>)]) {
+        for (p, bytes) in snapshot {
+            match bytes {
+                Some(b) => std::fs::write(p, b).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+    }
+
+    /// Opens the log and verifies it: the number of records and the head's seq.
+    async fn verified(&self, capacity: u64) -> (u64, Option<u64>) {
+        let log = self.open(capacity);
+        let report = verify(&*log, &self.signer.public_key()).await.unwrap();
+        assert!(report.ok, "{report:?}");
+        let seqs: Vec<u64> = log
+            .records("main", 0, 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert!(
+            seqs.iter().enumerate().all(|(i, s)| *s == i as u64 + 1),
+            "records 1..=n in order, none twice"
+        );
+        close(log);
+        (report.chains[0].records, report.chains[0].head_seq)
+    }
+}
+
+/// Drops the last handle of a log (which waits for its indexer).
+fn close(log: Arc<JournaledAuditLog>) {
+    assert_eq!(Arc::strong_count(&log), 1, "the log's last handle");
+    drop(log);
+}
+
+/// The index lost its last copies (as if the process died after the journal's sync and before
+/// the index's commit): opening the log puts every acknowledged record back from the journal,
+/// and the chain verifies and continues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_batches_the_index_missed_are_replayed() {
+    // A ring that holds the 50 records within one lap (each frame takes whole blocks).
+    const RING: u64 = 64 * BLOCK;
+    let f = Fixture::new();
+    f.write(RING, 1..=10, Callers::InOrder).await;
+    let before = f.snapshot();
+    f.write(RING, 11..=60, Callers::Concurrent).await;
+    f.restore(&before);
+    assert_eq!(f.verified(RING).await, (60, Some(60)));
+    // The chain goes on from the replayed head.
+    f.write(RING, 61..=62, Callers::InOrder).await;
+    assert_eq!(f.verified(RING).await, (62, Some(62)));
+}
+
+/// A torn last frame (a write that was never acknowledged) ends the journal: replay keeps
+/// everything before it, and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_frame_ends_the_journal() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=10, Callers::InOrder).await;
+    let before = f.snapshot();
+    // One record per frame: the last frame holds record 15.
+    f.write(MIN_CAPACITY, 11..=15, Callers::InOrder).await;
+    f.restore(&before);
+    let journal = std::fs::read(journal_path(&f.index)).unwrap();
+    let last = last_frame_end(&journal);
+    let mut torn = journal.clone();
+    torn[last - 1] ^= 0x55;
+    std::fs::write(journal_path(&f.index), &torn).unwrap();
+    assert_eq!(f.verified(MIN_CAPACITY).await, (14, Some(14)));
+    // The next batch takes the torn frame's place.
+    f.write(MIN_CAPACITY, 15..=16, Callers::InOrder).await;
+    assert_eq!(f.verified(MIN_CAPACITY).await, (16, Some(16)));
+}
+
+/// The end of the last frame in a journal that has not wrapped: the last non-zero byte.
+fn last_frame_end(journal: &[u8]) -> usize {
+    journal.iter().rposition(|b| *b != 0).unwrap() + 1
+}
+
+/// Many laps around a small ring with concurrent callers (the writer waits for the indexer
+/// before overwriting a lap), and a replay across the ring's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ring_wraps_and_replays_across_its_end() {
+    let f = Fixture::new();
+    // ~600 bytes a record: 3,000 records are ~28 laps of 64 KiB.
+    f.write(MIN_CAPACITY, 1..=3000, Callers::Concurrent).await;
+    assert_eq!(
+        std::fs::metadata(journal_path(&f.index)).unwrap().len(),
+        MIN_CAPACITY,
+        "the journal stays at its ring size"
+    );
+    assert_eq!(f.verified(MIN_CAPACITY).await, (3000, Some(3000)));
+    // The index behind by most of a lap (one record per frame), which crosses the end of the
+    // ring at least once in two: replayed.
+    let frame = {
+        let log = f.open(MIN_CAPACITY);
+        let r = log.records("main", 0, 1).await.unwrap();
+        close(log);
+        (r[0].json.len() as u64 + 200).div_ceil(BLOCK) * BLOCK
+    };
+    let n = 3000 + MIN_CAPACITY * 7 / 10 / frame;
+    let before = f.snapshot();
+    f.write(MIN_CAPACITY, 3001..=n, Callers::InOrder).await;
+    f.restore(&before);
+    assert_eq!(f.verified(MIN_CAPACITY).await, (n, Some(n)));
+    // An existing journal keeps its ring size whatever a new one would get.
+    assert_eq!(f.verified(MIN_CAPACITY * 4).await, (n, Some(n)));
+    f.write(MIN_CAPACITY * 4, n + 1..=n + 500, Callers::Concurrent)
+        .await;
+    assert_eq!(
+        std::fs::metadata(journal_path(&f.index)).unwrap().len(),
+        MIN_CAPACITY
+    );
+    assert_eq!(f.verified(MIN_CAPACITY).await, (n + 500, Some(n + 500)));
+}
+
+/// A batch larger than a quarter of the ring goes straight into the index, in order with the
+/// journal's batches around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_too_large_for_the_ring_goes_to_the_index_in_order() {
+    let f = Fixture::new();
+    let log = f.open(MIN_CAPACITY);
+    let (sink, writer) = GroupCommitAuditSink::start(
+        log.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    for i in 1..=30u64 {
+        let mut e = event(i, "Encrypt", T0 + i as i64);
+        if i % 10 == 5 {
+            e.request_parameters = Some(serde_json::json!({ "big": "x".repeat(20_000) }));
+        }
+        sink.record(e).await.unwrap();
+    }
+    drop(sink);
+    writer.await.unwrap();
+    let found = log
+        .lookup(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 30);
+    assert_eq!(
+        found.iter().filter(|r| r.json.len() > 20_000).count(),
+        3,
+        "the large records are there"
+    );
+    close(log);
+    assert_eq!(f.verified(MIN_CAPACITY).await, (30, Some(30)));
+}
+
+/// A second process (the `tresor audit` commands beside a running server) cannot own the
+/// journal: it reads the index once the owner has copied everything acknowledged into it, and
+/// cannot append. A second owner is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_beside_the_owner_sees_every_acknowledged_record() {
+    let f = Fixture::new();
+    let owner = f.open(MIN_CAPACITY);
+    let (sink, writer) = GroupCommitAuditSink::start(
+        owner.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let sink = Arc::new(sink);
+    for round in 0..5u64 {
+        let mut tasks = Vec::new();
+        for i in 1..=40u64 {
+            let sink = sink.clone();
+            let n = round * 40 + i;
+            tasks.push(tokio::spawn(async move {
+                sink.record(event(n, "Decrypt", T0 + n as i64)).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        // Everything acknowledged so far, at once.
+        let reader = JournaledAuditLog::open(&f.index, Access::Shared).unwrap();
+        let seen = reader.records("main", 0, 10_000).await.unwrap().len() as u64;
+        assert_eq!(seen, (round + 1) * 40);
+        let head = reader.head("main").await.unwrap().unwrap();
+        assert!(
+            reader
+                .append(Vec::new(), &head, None)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("another process"),
+            "a reader cannot append"
+        );
+    }
+    let second = JournaledAuditLog::open(&f.index, Access::Exclusive);
+    assert!(
+        second
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("in use by another tresor process"),
+        "a second owner is refused"
+    );
+    drop(sink);
+    writer.await.unwrap();
+    close(owner);
+    // Once the owner has closed, a reader becomes the owner (and would replay).
+    assert_eq!(f.verified(MIN_CAPACITY).await, (200, Some(200)));
+}
+
+#[test]
+fn the_journal_lies_beside_its_index() {
+    assert_eq!(
+        journal_path(Path::new("/data/audit.db")),
+        Path::new("/data/audit.journal")
+    );
+}
+
+/// While the index cannot take writes (another connection holds its write lock), appends go on
+/// until the ring is full and then wait: a frame the index has not copied is never overwritten.
+/// Once the index is free again, every waiting append completes and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_waits_for_the_index_instead_of_overwriting_it() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=1, Callers::InOrder).await;
+    let frame = {
+        let log = f.open(MIN_CAPACITY);
+        let r = log.records("main", 0, 1).await.unwrap();
+        close(log);
+        (r[0].json.len() as u64 + 200).div_ceil(BLOCK) * BLOCK
+    };
+    // One record per frame: a lap holds this many.
+    let lap = MIN_CAPACITY / frame;
+    let blocker = rusqlite::Connection::open(&f.index).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let log = f.open(MIN_CAPACITY);
+    let (sink, writer) = GroupCommitAuditSink::start(
+        log.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let total = 2 * lap + 10;
+    let task = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            for i in 2..=total + 1 {
+                sink.record(event(i, "Decrypt", T0 + i as i64))
+                    .await
+                    .unwrap();
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let acknowledged = done.load(Ordering::SeqCst);
+    assert!(
+        acknowledged <= lap,
+        "{acknowledged} frames of {frame} bytes acknowledged into a {MIN_CAPACITY}-byte ring the index has not copied"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    task.await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), total);
+    close(log);
+    assert_eq!(f.verified(MIN_CAPACITY).await, (total + 1, Some(total + 1)));
+}
