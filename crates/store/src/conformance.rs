@@ -660,6 +660,36 @@ async fn expect_announcement(
 
 /// The audit-backend conformance section: what every [`AuditBackend`] must do, driven through
 /// the group-commit writer, verification, lookups and pruning of `tresor_kms::audit_log`.
+/// One `#[tokio::test]` per check of [`audit`] for a harness (an expression making an
+/// [`audit::AuditHarness`]), so each check passes or fails on its own:
+/// `tresor_store::audit_conformance_tests!(Sqlite::default());`
+#[macro_export]
+macro_rules! audit_conformance_tests {
+    ($harness:expr) => {
+        $crate::audit_conformance_tests!(@each $harness;
+            intact_log_verifies_and_every_record_is_there,
+            a_modified_record_is_detected,
+            a_modified_query_column_is_detected,
+            a_deleted_record_is_detected,
+            an_inserted_record_is_detected,
+            reordered_records_are_detected,
+            a_truncated_tail_is_detected,
+            a_forged_head_is_detected,
+            lookups_filter_and_page_newest_first,
+            pruning_keeps_the_rest_verifiable,
+            the_chain_resumes_after_a_restart,
+            concurrent_writers_keep_their_own_chains,
+            the_writer_resyncs_after_an_append_of_unknown_outcome
+        );
+    };
+    (@each $harness:expr; $($name:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $crate::conformance::audit::$name(&$harness).await;
+        }
+    )*};
+}
+
 pub mod audit {
     use std::sync::Arc;
 

@@ -17,7 +17,7 @@ use tresor_kms::clock::ManualClock;
 use tresor_kms::types::Timestamp;
 use tresor_store::JournaledAuditLog;
 use tresor_store::audit_journal::{Access, BLOCK, MIN_CAPACITY, journal_path};
-use tresor_store::conformance::audit::{self, AuditHarness, Callers, T0, Tamper, event, write};
+use tresor_store::conformance::audit::{AuditHarness, Callers, T0, Tamper, event, write};
 
 /// Fresh journaled logs in temp dirs kept for the harness's life, with a small ring (so the
 /// suite's logs wrap it).
@@ -54,30 +54,7 @@ impl AuditHarness for Journaled {
     }
 }
 
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            audit::$name(&Journaled::default()).await;
-        }
-    )*};
-}
-
-checks!(
-    intact_log_verifies_and_every_record_is_there,
-    a_modified_record_is_detected,
-    a_modified_query_column_is_detected,
-    a_deleted_record_is_detected,
-    an_inserted_record_is_detected,
-    reordered_records_are_detected,
-    a_truncated_tail_is_detected,
-    a_forged_head_is_detected,
-    lookups_filter_and_page_newest_first,
-    pruning_keeps_the_rest_verifiable,
-    the_chain_resumes_after_a_restart,
-    concurrent_writers_keep_their_own_chains,
-    the_writer_resyncs_after_an_append_of_unknown_outcome,
-);
+tresor_store::audit_conformance_tests!(Journaled::default());
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -96,6 +73,21 @@ impl Fixture {
             signer: Arc::new(Ed25519Signer::generate().unwrap()),
             clock: Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0))),
         }
+    }
+
+    /// A group-commit writer of chain `main` on `log`, and its task.
+    async fn sink(
+        &self,
+        log: &Arc<JournaledAuditLog>,
+    ) -> (GroupCommitAuditSink, tokio::task::JoinHandle<()>) {
+        GroupCommitAuditSink::start(
+            log.clone(),
+            self.signer.clone(),
+            self.clock.clone(),
+            Default::default(),
+        )
+        .await
+        .unwrap()
     }
 
     fn open(&self, capacity: u64) -> Arc<JournaledAuditLog> {
@@ -256,14 +248,7 @@ async fn the_ring_wraps_and_replays_across_its_end() {
 async fn a_batch_too_large_for_the_ring_goes_to_the_index_in_order() {
     let f = Fixture::new();
     let log = f.open(MIN_CAPACITY);
-    let (sink, writer) = GroupCommitAuditSink::start(
-        log.clone(),
-        f.signer.clone(),
-        f.clock.clone(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (sink, writer) = f.sink(&log).await;
     for i in 1..=30u64 {
         let mut e = event(i, "Encrypt", T0 + i as i64);
         if i % 10 == 5 {
@@ -297,14 +282,7 @@ async fn a_batch_too_large_for_the_ring_goes_to_the_index_in_order() {
 async fn a_reader_beside_the_owner_sees_every_acknowledged_record() {
     let f = Fixture::new();
     let owner = f.open(MIN_CAPACITY);
-    let (sink, writer) = GroupCommitAuditSink::start(
-        owner.clone(),
-        f.signer.clone(),
-        f.clock.clone(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (sink, writer) = f.sink(&owner).await;
     let sink = Arc::new(sink);
     for round in 0..5u64 {
         let mut tasks = Vec::new();
@@ -376,14 +354,7 @@ async fn the_writer_waits_for_the_index_instead_of_overwriting_it() {
     let blocker = rusqlite::Connection::open(&f.index).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let log = f.open(MIN_CAPACITY);
-    let (sink, writer) = GroupCommitAuditSink::start(
-        log.clone(),
-        f.signer.clone(),
-        f.clock.clone(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (sink, writer) = f.sink(&log).await;
     let done = Arc::new(AtomicU64::new(0));
     let total = 2 * lap + 10;
     let task = {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tresor_kms::audit_log::AuditBackend;
 use tresor_store::SqliteAuditLog;
-use tresor_store::conformance::audit::{self, AuditHarness, Tamper};
+use tresor_store::conformance::audit::{AuditHarness, Tamper};
 
 /// Fresh `audit.db` files in temp dirs kept for the harness's life.
 #[derive(Default)]
@@ -39,30 +39,7 @@ impl AuditHarness for Sqlite {
     }
 }
 
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            audit::$name(&Sqlite::default()).await;
-        }
-    )*};
-}
-
-checks!(
-    intact_log_verifies_and_every_record_is_there,
-    a_modified_record_is_detected,
-    a_modified_query_column_is_detected,
-    a_deleted_record_is_detected,
-    an_inserted_record_is_detected,
-    reordered_records_are_detected,
-    a_truncated_tail_is_detected,
-    a_forged_head_is_detected,
-    lookups_filter_and_page_newest_first,
-    pruning_keeps_the_rest_verifiable,
-    the_chain_resumes_after_a_restart,
-    concurrent_writers_keep_their_own_chains,
-    the_writer_resyncs_after_an_append_of_unknown_outcome,
-);
+tresor_store::audit_conformance_tests!(Sqlite::default());
 
 /// The audit log's WAL is checkpointed by a background thread (commits never run one): after
 /// enough appends the records reach `audit.db` itself while the log is still open, and a lookup
