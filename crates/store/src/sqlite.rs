@@ -126,20 +126,24 @@ pub(crate) enum Checkpoints {
     /// commit (so that one commit waits for it).
     Inline,
     /// A thread of the database's own checkpoints (PASSIVE: never blocking the writer) once the
-    /// WAL passes [`CHECKPOINT_AFTER_PAGES`], so no commit waits for a checkpoint. If the
+    /// WAL passes [`CHECKPOINT_AFTER_BYTES`], so no commit waits for a checkpoint. If the
     /// checkpoints cannot catch up (a WAL restarts only when it is fully checkpointed at the
-    /// start of a write), the writer restarts it itself past [`WAL_LIMIT_PAGES`].
+    /// start of a write), the writer restarts it itself past [`WAL_LIMIT_BYTES`].
     Background,
 }
 
-/// WAL size (pages) at which the background checkpointer starts (SQLite's own default).
-const CHECKPOINT_AFTER_PAGES: i64 = 1000;
-/// WAL size (pages, ~64 MiB at 4 KiB) at which the writer restarts the log (a RESTART checkpoint).
-const WAL_LIMIT_PAGES: i64 = 16_384;
+/// WAL size at which the background checkpointer starts (SQLite's own default of 1,000 pages at
+/// 4 KiB; in pages of the database's size).
+const CHECKPOINT_AFTER_BYTES: i64 = 4 << 20;
+/// WAL size at which the writer restarts the log (a RESTART checkpoint).
+const WAL_LIMIT_BYTES: i64 = 64 << 20;
 
 /// The background checkpointer's shared state: the WAL size the writer last saw, and a wake-up.
 struct Checkpointer {
     wal_pages: AtomicI64,
+    /// [`CHECKPOINT_AFTER_BYTES`] and [`WAL_LIMIT_BYTES`] in the database's pages.
+    after_pages: i64,
+    limit_pages: i64,
     stop: AtomicBool,
     pending: Mutex<bool>,
     signal: Condvar,
@@ -243,7 +247,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         Ok(SqliteStore {
-            db: Db::open(path, MIGRATIONS, Checkpoints::Inline)?,
+            db: Db::open(path, MIGRATIONS, Checkpoints::Inline, None)?,
         })
     }
 
@@ -274,15 +278,29 @@ impl Db {
         path: &Path,
         migrations: &[&str],
         checkpoints: Checkpoints,
+        page_size: Option<u32>,
     ) -> Result<Db, StoreError> {
         let mut writer = Connection::open(path).map_err(internal)?;
+        if let Some(n) = page_size {
+            // Takes effect only when the file is created (next statement); an existing database
+            // keeps its page size.
+            writer
+                .pragma_update(None, "page_size", n)
+                .map_err(internal)?;
+        }
         configure(&writer)?;
         migrate(&writer, migrations)?;
         let checkpointer = match checkpoints {
             Checkpoints::Inline => None,
             Checkpoints::Background => {
+                let page_size: i64 = writer
+                    .pragma_query_value(None, "page_size", |r| r.get(0))
+                    .map_err(internal)?;
+                let page_size = page_size.max(512);
                 let shared = Arc::new(Checkpointer {
                     wal_pages: AtomicI64::new(0),
+                    after_pages: CHECKPOINT_AFTER_BYTES / page_size,
+                    limit_pages: WAL_LIMIT_BYTES / page_size,
                     stop: AtomicBool::new(false),
                     pending: Mutex::new(false),
                     signal: Condvar::new(),
@@ -294,7 +312,7 @@ impl Db {
                 writer
                     .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
                         hook.wal_pages.store(i64::from(pages), Ordering::Release);
-                        if i64::from(pages) >= CHECKPOINT_AFTER_PAGES {
+                        if i64::from(pages) >= hook.after_pages {
                             hook.wake();
                         }
                         Ok(())
@@ -355,7 +373,7 @@ impl Db {
             .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
         let result = f(&mut conn);
         if let Some(c) = &self.inner.checkpointer
-            && c.wal_pages.load(Ordering::Acquire) >= WAL_LIMIT_PAGES
+            && c.wal_pages.load(Ordering::Acquire) >= c.limit_pages
         {
             // The background checkpoints fell behind: copy the rest and restart the log now.
             match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::RESTART) {

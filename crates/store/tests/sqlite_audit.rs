@@ -86,7 +86,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
         };
         log.append(records, &head, None).await.unwrap();
     }
-    // ~3,000 records of 4 KB: several thousand WAL pages, past the 1,000 that wake the checkpointer.
+    // ~3,000 records of 4 KB: ~12 MB of WAL, past the 4 MiB that wake the checkpointer.
     let mut grown = false;
     for _ in 0..200 {
         if std::fs::metadata(&path).unwrap().len() > before + 8_000_000 {
@@ -96,6 +96,11 @@ async fn the_wal_is_checkpointed_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(grown, "records reached audit.db while the log is open");
+    let page_size: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 16_384, "a new audit.db has 16 KiB pages");
     let found = log
         .lookup(&AuditQuery {
             resource_arn: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
