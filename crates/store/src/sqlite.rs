@@ -107,14 +107,18 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    checkpointer: Option<Arc<Checkpointer>>,
+    /// The background checkpointer and its thread.
+    checkpointer: Option<(Arc<Checkpointer>, std::thread::JoinHandle<()>)>,
 }
 
 impl Drop for Inner {
+    /// Stops the checkpointer and waits for its thread, so once the database is dropped none of
+    /// its connections is open (its files can be copied).
     fn drop(&mut self) {
-        if let Some(c) = &self.checkpointer {
+        if let Some((c, thread)) = self.checkpointer.take() {
             c.stop.store(true, Ordering::Release);
             c.wake();
+            let _ = thread.join();
         }
     }
 }
@@ -319,11 +323,11 @@ impl Db {
                     }))
                     .map_err(internal)?;
                 let runner = shared.clone();
-                std::thread::Builder::new()
+                let thread = std::thread::Builder::new()
                     .name("tresor-sqlite-checkpoint".into())
                     .spawn(move || runner.run(conn))
                     .map_err(|e| StoreError::Internal(format!("checkpoint thread: {e}")))?;
-                Some(shared)
+                Some((shared, thread))
             }
         };
         let mut readers = Vec::with_capacity(READERS);
@@ -372,7 +376,7 @@ impl Db {
             .lock()
             .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
         let result = f(&mut conn);
-        if let Some(c) = &self.inner.checkpointer
+        if let Some((c, _)) = &self.inner.checkpointer
             && c.wal_pages.load(Ordering::Acquire) >= c.limit_pages
         {
             // The background checkpoints fell behind: copy the rest and restart the log now.

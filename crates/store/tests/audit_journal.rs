@@ -210,8 +210,12 @@ fn last_frame_end(journal: &[u8]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ring_wraps_and_replays_across_its_end() {
     let f = Fixture::new();
-    // ~600 bytes a record: 3,000 records are ~28 laps of 64 KiB.
-    f.write(MIN_CAPACITY, 1..=3000, Callers::Concurrent).await;
+    // One record per frame (4 KiB each): 1,500 frames are ~90 laps of 64 KiB. Then concurrent
+    // callers, whose batches are frames of several blocks or (past a quarter of the ring) go
+    // straight to the index.
+    f.write(MIN_CAPACITY, 1..=1500, Callers::InOrder).await;
+    f.write(MIN_CAPACITY, 1501..=3000, Callers::Concurrent)
+        .await;
     assert_eq!(
         std::fs::metadata(journal_path(&f.index)).unwrap().len(),
         MIN_CAPACITY,
