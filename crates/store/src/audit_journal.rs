@@ -392,6 +392,25 @@ impl Drop for JournaledAuditLog {
     }
 }
 
+/// How a journal is made and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// The ring size a new journal gets (an existing one keeps its own).
+    pub capacity: u64,
+    /// Write with direct I/O where the file system allows it (otherwise through the page cache,
+    /// zero-filled in block-sized writes).
+    pub direct_io: bool,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            capacity: DEFAULT_CAPACITY,
+            direct_io: true,
+        }
+    }
+}
+
 /// Whether the journal must be ours (a server) or may be another process's (a reading command).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -413,6 +432,29 @@ impl JournaledAuditLog {
         access: Access,
         new_capacity: u64,
     ) -> Result<JournaledAuditLog, StoreError> {
+        Self::open_with_options(
+            index_path,
+            access,
+            JournalOptions {
+                capacity: new_capacity,
+                direct_io: true,
+            },
+        )
+    }
+
+    /// Whether the journal is written with direct I/O (`None` for a reader beside the owner).
+    pub fn direct_io(&self) -> Option<bool> {
+        let w = self.writer.as_ref()?.lock().ok()?;
+        Some(w.direct)
+    }
+
+    /// [`Self::open`] with [`JournalOptions`].
+    pub fn open_with_options(
+        index_path: &Path,
+        access: Access,
+        options: JournalOptions,
+    ) -> Result<JournaledAuditLog, StoreError> {
+        let new_capacity = options.capacity;
         let index = SqliteAuditLog::open(index_path)?;
         let journal_path = journal_path(index_path);
         let file = OpenOptions::new()
@@ -479,7 +521,7 @@ impl JournaledAuditLog {
             .name("tresor-audit-index".into())
             .spawn(move || run_indexer(from_writer, idx, prog, capacity))
             .map_err(|e| StoreError::Internal(format!("audit index thread: {e}")))?;
-        let (writer_file, direct) = open_direct(&journal_path)?;
+        let (writer_file, direct) = open_writer(&journal_path, options.direct_io)?;
         let w = Writer {
             file: writer_file,
             direct,
@@ -627,10 +669,19 @@ fn lock(file: &File, access: Access) -> Result<bool, StoreError> {
     }
 }
 
-/// Opens the journal for direct I/O (`O_DIRECT`): `(handle, true)`; where the file system refuses
-/// it (tmpfs), a second ordinary handle: `(handle, false)`.
-fn open_direct(path: &Path) -> Result<(File, bool), StoreError> {
+/// Opens the journal for writing, with direct I/O (`O_DIRECT`) if `direct`: `(handle, true)`;
+/// where the file system refuses it, or without `direct`, an ordinary handle: `(handle, false)`.
+fn open_writer(path: &Path, direct: bool) -> Result<(File, bool), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
+    let plain = || {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io("open", e))
+    };
+    if !direct {
+        return Ok((plain()?, false));
+    }
     match OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_DIRECT)
@@ -641,11 +692,7 @@ fn open_direct(path: &Path) -> Result<(File, bool), StoreError> {
             tracing::info!(
                 "the audit journal's file system has no direct I/O; writing through the page cache"
             );
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| io("open", e))?;
-            Ok((f, false))
+            Ok((plain()?, false))
         }
         Err(e) => Err(io("open", e)),
     }

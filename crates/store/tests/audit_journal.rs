@@ -16,7 +16,7 @@ use tresor_kms::audit_log::{AuditBackend, AuditQuery, GroupCommitAuditSink, veri
 use tresor_kms::clock::ManualClock;
 use tresor_kms::types::Timestamp;
 use tresor_store::JournaledAuditLog;
-use tresor_store::audit_journal::{Access, BLOCK, MIN_CAPACITY, journal_path};
+use tresor_store::audit_journal::{Access, BLOCK, JournalOptions, MIN_CAPACITY, journal_path};
 use tresor_store::conformance::audit::{AuditHarness, Callers, T0, Tamper, event, write};
 
 /// Fresh journaled logs in temp dirs kept for the harness's life, with a small ring (so the
@@ -61,10 +61,16 @@ struct Fixture {
     index: PathBuf,
     signer: Arc<Ed25519Signer>,
     clock: Arc<ManualClock>,
+    /// Direct I/O (where the file system allows it) or the page cache.
+    direct_io: bool,
 }
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_io(IO::Direct)
+    }
+
+    fn with_io(io: IO) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("audit.db");
         Fixture {
@@ -72,6 +78,7 @@ impl Fixture {
             index,
             signer: Arc::new(Ed25519Signer::generate().unwrap()),
             clock: Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0))),
+            direct_io: io == IO::Direct,
         }
     }
 
@@ -91,7 +98,23 @@ impl Fixture {
     }
 
     fn open(&self, capacity: u64) -> Arc<JournaledAuditLog> {
-        Arc::new(JournaledAuditLog::open_with(&self.index, Access::Exclusive, capacity).unwrap())
+        let log = JournaledAuditLog::open_with_options(
+            &self.index,
+            Access::Exclusive,
+            JournalOptions {
+                capacity,
+                direct_io: self.direct_io,
+            },
+        )
+        .unwrap();
+        if !self.direct_io {
+            assert_eq!(
+                log.direct_io(),
+                Some(false),
+                "written through the page cache"
+            );
+        }
+        Arc::new(log)
     }
 
     /// Writes records `range` through a group-commit writer; the log is closed afterwards (its
@@ -155,6 +178,37 @@ impl Fixture {
     }
 }
 
+/// How the journal is written: the file system's choice of direct I/O, or the page cache (the
+/// fallback for file systems without direct I/O).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IO {
+    Direct,
+    PageCache,
+}
+
+/// Each of these checks once with direct I/O and once through the page cache.
+macro_rules! both_io {
+    ($($check:ident => $direct:ident, $cached:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $direct() {
+            $check(IO::Direct).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $cached() {
+            $check(IO::PageCache).await;
+        }
+    )*};
+}
+
+both_io! {
+    replay => acknowledged_batches_the_index_missed_are_replayed,
+        acknowledged_batches_the_index_missed_are_replayed_through_the_page_cache;
+    torn_frame => a_torn_last_frame_ends_the_journal,
+        a_torn_last_frame_ends_the_journal_through_the_page_cache;
+    ring => the_ring_wraps_and_replays_across_its_end,
+        the_ring_wraps_and_replays_across_its_end_through_the_page_cache;
+}
+
 /// Drops the last handle of a log (which waits for its indexer).
 fn close(log: Arc<JournaledAuditLog>) {
     assert_eq!(Arc::strong_count(&log), 1, "the log's last handle");
@@ -164,11 +218,10 @@ fn close(log: Arc<JournaledAuditLog>) {
 /// The index lost its last copies (as if the process died after the journal's sync and before
 /// the index's commit): opening the log puts every acknowledged record back from the journal,
 /// and the chain verifies and continues.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_batches_the_index_missed_are_replayed() {
+async fn replay(io: IO) {
     // A ring that holds the 50 records within one lap (each frame takes whole blocks).
     const RING: u64 = 64 * BLOCK;
-    let f = Fixture::new();
+    let f = Fixture::with_io(io);
     f.write(RING, 1..=10, Callers::InOrder).await;
     let before = f.snapshot();
     f.write(RING, 11..=60, Callers::Concurrent).await;
@@ -181,9 +234,8 @@ async fn acknowledged_batches_the_index_missed_are_replayed() {
 
 /// A torn last frame (a write that was never acknowledged) ends the journal: replay keeps
 /// everything before it, and the log verifies.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_torn_last_frame_ends_the_journal() {
-    let f = Fixture::new();
+async fn torn_frame(io: IO) {
+    let f = Fixture::with_io(io);
     f.write(MIN_CAPACITY, 1..=10, Callers::InOrder).await;
     let before = f.snapshot();
     // One record per frame: the last frame holds record 15.
@@ -207,9 +259,8 @@ fn last_frame_end(journal: &[u8]) -> usize {
 
 /// Many laps around a small ring with concurrent callers (the writer waits for the indexer
 /// before overwriting a lap), and a replay across the ring's end.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ring_wraps_and_replays_across_its_end() {
-    let f = Fixture::new();
+async fn ring(io: IO) {
+    let f = Fixture::with_io(io);
     // One record per frame (4 KiB each): 1,500 frames are ~90 laps of 64 KiB. Then concurrent
     // callers, whose batches are frames of several blocks or (past a quarter of the ring) go
     // straight to the index.
