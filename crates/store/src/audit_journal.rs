@@ -1,8 +1,8 @@
 //! The embedded audit log's commit path: a journal ring in front of the SQLite index.
 //!
 //! A group commit is acknowledged once it is **one frame in `audit.journal`, written and
-//! `fdatasync`ed** — one write into blocks that already exist, so the sync flushes data and no
-//! file-system metadata. A thread then copies the frames' records into `audit.db` (the index
+//! `fdatasync`ed** — one write into blocks that already exist (after the journal's first lap), so
+//! the sync flushes data and no file-system metadata. A thread then copies the frames' records into `audit.db` (the index
 //! every query reads) in large transactions, each of which also records how far the journal has
 //! been copied. Nothing else is on the commit path: no B-tree inserts, no WAL frames, no
 //! checkpoints.
@@ -11,9 +11,10 @@
 //!   first lap) written as a ring, with direct I/O (`O_DIRECT`) where the file system allows it:
 //!   a commit writes its own blocks and no more (through the page cache, a small write into a
 //!   large folio made the sync write the whole folio — a mebibyte per commit on ext4 with large
-//!   folios). Frames start on [`BLOCK`] boundaries and are zero-padded to the next one. A frame's absolute position `pos` (it only grows) is stored in
-//!   its header; its place in the file is `pos % capacity`. A frame never wraps: one that would
-//!   not fit before the end starts at the next lap. The writer never overwrites a byte the index
+//!   folios). Frames start on [`BLOCK`] boundaries and are zero-padded to the next one. A
+//!   frame's absolute position `pos` (it only grows) is stored in its header; its place in the
+//!   file is `pos % capacity`. A frame never wraps: one that would not fit before the end starts
+//!   at the next lap. The writer never overwrites a byte the index
 //!   has not durably copied: it waits for the indexer instead (backpressure).
 //! - **Frames.** `magic ‖ payload length ‖ pos ‖ CRC-32 of (header, payload)`, then the payload:
 //!   the batch's records (chain, seq, previous hash, hash, JSON), its signed head and digest. A
