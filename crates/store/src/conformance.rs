@@ -658,8 +658,6 @@ async fn expect_announcement(
     }
 }
 
-/// The audit-backend conformance section: what every [`AuditBackend`] must do, driven through
-/// the group-commit writer, verification, lookups and pruning of `tresor_kms::audit_log`.
 /// One `#[tokio::test]` per check of [`audit`] for a harness (an expression making an
 /// [`audit::AuditHarness`]), so each check passes or fails on its own:
 /// `tresor_store::audit_conformance_tests!(Sqlite::default());`
@@ -690,6 +688,8 @@ macro_rules! audit_conformance_tests {
     )*};
 }
 
+/// The audit-backend conformance section: what every [`AuditBackend`](tresor_kms::audit_log::AuditBackend) must do, driven through
+/// the group-commit writer, verification, lookups and pruning of `tresor_kms::audit_log`.
 pub mod audit {
     use std::sync::Arc;
 
