@@ -300,17 +300,30 @@ struct Indexed {
 }
 
 impl Progress {
+    /// A journal durable and indexed through `pos`.
+    fn new(pos: u64) -> Arc<Progress> {
+        let (watch, _) = tokio::sync::watch::channel(pos);
+        Arc::new(Progress {
+            durable: AtomicU64::new(pos),
+            indexed: Mutex::new(Indexed { pos, error: None }),
+            changed: Condvar::new(),
+            watch,
+            stopping: Default::default(),
+        })
+    }
+
     fn set_indexed(&self, pos: u64, error: Option<String>) {
-        if let Ok(mut i) = self.indexed.lock() {
-            if error.is_none() {
-                i.pos = i.pos.max(pos);
-            }
-            i.error = error;
+        let Ok(mut i) = self.indexed.lock() else {
+            return;
+        };
+        if error.is_none() {
+            i.pos = i.pos.max(pos);
         }
+        i.error = error;
+        let indexed = i.pos;
+        drop(i);
         self.changed.notify_all();
-        if let Ok(i) = self.indexed.lock() {
-            self.watch.send_replace(i.pos);
-        }
+        self.watch.send_replace(indexed);
     }
 
     fn indexed(&self) -> (u64, Option<String>) {
@@ -424,23 +437,7 @@ pub enum Access {
 impl JournaledAuditLog {
     /// Opens `<dir>/audit.db` with its journal `<dir>/audit.journal`, replaying the journal.
     pub fn open(index_path: &Path, access: Access) -> Result<JournaledAuditLog, StoreError> {
-        Self::open_with(index_path, access, DEFAULT_CAPACITY)
-    }
-
-    /// [`Self::open`] with the ring size a new journal gets (an existing one keeps its own).
-    pub fn open_with(
-        index_path: &Path,
-        access: Access,
-        new_capacity: u64,
-    ) -> Result<JournaledAuditLog, StoreError> {
-        Self::open_with_options(
-            index_path,
-            access,
-            JournalOptions {
-                capacity: new_capacity,
-                direct_io: true,
-            },
-        )
+        Self::open_with_options(index_path, access, JournalOptions::default())
     }
 
     /// Whether the journal is written with direct I/O (`None` for a reader beside the owner).
@@ -455,7 +452,6 @@ impl JournaledAuditLog {
         access: Access,
         options: JournalOptions,
     ) -> Result<JournaledAuditLog, StoreError> {
-        let new_capacity = options.capacity;
         let index = SqliteAuditLog::open(index_path)?;
         let journal_path = journal_path(index_path);
         let file = OpenOptions::new()
@@ -469,9 +465,9 @@ impl JournaledAuditLog {
         if !lock(&file, access)? {
             return Self::beside_owner(index, &file);
         }
-        let (mut pos, capacity) = match index.journal_position()? {
+        let (pos, capacity) = match index.journal_position()? {
             Some((pos, capacity)) => (pos, capacity),
-            None => (0, padded(new_capacity.max(MIN_CAPACITY))),
+            None => (0, padded(options.capacity.max(MIN_CAPACITY))),
         };
         if capacity % BLOCK != 0 || pos % BLOCK != 0 {
             return Err(StoreError::Corrupt(format!(
@@ -492,7 +488,6 @@ impl JournaledAuditLog {
                 pending.clear();
                 records = 0;
             }
-            pos = next;
             Ok(())
         })?;
         if !pending.is_empty() || replayed_from == 0 {
@@ -505,17 +500,7 @@ impl JournaledAuditLog {
                 "replayed the audit journal into the index"
             );
         }
-        let (watch, _) = tokio::sync::watch::channel(end);
-        let progress = Arc::new(Progress {
-            durable: AtomicU64::new(end),
-            indexed: Mutex::new(Indexed {
-                pos: end,
-                error: None,
-            }),
-            changed: Condvar::new(),
-            watch,
-            stopping: Default::default(),
-        });
+        let progress = Progress::new(end);
         let (to_indexer, from_writer) = mpsc::channel();
         let (idx, prog) = (index.clone(), progress.clone());
         let indexer = std::thread::Builder::new()
@@ -552,17 +537,10 @@ impl JournaledAuditLog {
             let (pos, capacity) = index.journal_position()?.unwrap_or((0, DEFAULT_CAPACITY));
             let end = *target.get_or_insert(scan(file, pos, capacity, |_, _| Ok(()))?);
             if pos >= end {
-                let (watch, _) = tokio::sync::watch::channel(pos);
                 return Ok(JournaledAuditLog {
                     index,
                     writer: None,
-                    progress: Arc::new(Progress {
-                        durable: AtomicU64::new(pos),
-                        indexed: Mutex::new(Indexed { pos, error: None }),
-                        changed: Condvar::new(),
-                        watch,
-                        stopping: Default::default(),
-                    }),
+                    progress: Progress::new(pos),
                     indexer: None,
                 });
             }
@@ -773,30 +751,16 @@ fn run_indexer(
         let mut records = first.records.len();
         batches.push(first);
         // Let a few milliseconds of batches gather (they keep arriving while we wait), unless
-        // plenty are already here.
-        loop {
-            while records < INDEX_MAX_RECORDS {
-                match rx.try_recv() {
-                    Ok((b, e)) => {
-                        records += b.records.len();
-                        batches.push(b);
-                        end = e;
-                    }
-                    Err(_) => break,
-                }
-            }
-            let waited = started.elapsed();
-            if records >= INDEX_MAX_RECORDS || waited >= INDEX_INTERVAL {
-                break;
-            }
-            match rx.recv_timeout(INDEX_INTERVAL - waited) {
+        // plenty are already here; once the time is up, take what is queued (a zero timeout
+        // still receives a queued batch) and stop.
+        while records < INDEX_MAX_RECORDS {
+            match rx.recv_timeout(INDEX_INTERVAL.saturating_sub(started.elapsed())) {
                 Ok((b, e)) => {
                     records += b.records.len();
                     batches.push(b);
                     end = e;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(_) => break,
             }
         }
         let mut backoff = Duration::from_millis(50);

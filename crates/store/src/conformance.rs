@@ -688,8 +688,9 @@ macro_rules! audit_conformance_tests {
     )*};
 }
 
-/// The audit-backend conformance section: what every [`AuditBackend`](tresor_kms::audit_log::AuditBackend) must do, driven through
-/// the group-commit writer, verification, lookups and pruning of `tresor_kms::audit_log`.
+/// The audit-backend conformance section: what every
+/// [`AuditBackend`](tresor_kms::audit_log::AuditBackend) must do, driven through the group-commit
+/// writer, verification, lookups and pruning of `tresor_kms::audit_log`.
 pub mod audit {
     use std::sync::Arc;
 

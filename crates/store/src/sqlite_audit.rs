@@ -260,7 +260,7 @@ fn insert_in(
 }
 
 /// One group commit as the journal carries it to the index.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct IndexBatch {
     pub records: Vec<AuditRecord>,
     pub head: Signed,
@@ -287,9 +287,7 @@ impl SqliteAuditLog {
             )?,
         })
     }
-}
 
-impl SqliteAuditLog {
     /// Copies journal batches into the index with the journal position they reach, in one
     /// durable transaction (on the calling thread).
     pub(crate) fn index_blocking(
@@ -325,7 +323,9 @@ impl SqliteAuditLog {
             .write_blocking(|c| insert_batch(c, records, head, digest))
     }
 
-    /// How far the journal has been indexed, and its ring size: `None` before the first copy.
+    /// How far the journal has been indexed, and its ring size: `None` before the first copy
+    /// (read on the calling thread through the writer connection: the journal asks only while
+    /// opening, when this process writes nothing else).
     pub(crate) fn journal_position(&self) -> Result<Option<(u64, u64)>, StoreError> {
         let row: Option<(i64, i64)> = self.db.write_blocking(|c| {
             c.query_row(

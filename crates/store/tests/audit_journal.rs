@@ -47,8 +47,13 @@ impl AuditHarness for Journaled {
     async fn fresh(&self) -> (Arc<dyn AuditBackend>, Box<dyn Tamper>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        let log =
-            Arc::new(JournaledAuditLog::open_with(&path, Access::Exclusive, MIN_CAPACITY).unwrap());
+        let options = JournalOptions {
+            capacity: MIN_CAPACITY,
+            ..JournalOptions::default()
+        };
+        let log = Arc::new(
+            JournaledAuditLog::open_with_options(&path, Access::Exclusive, options).unwrap(),
+        );
         self.dirs.lock().unwrap().push(dir);
         (log.clone(), Box::new(IndexTamper { path, log }))
     }
