@@ -1,8 +1,10 @@
 //! The embedded audit log's journal (`audit.journal` in front of the `audit.db` index): the whole
 //! audit conformance suite through it, then what only a journal can get wrong — replay of
 //! acknowledged batches the index missed (a crash between the journal's sync and the index's
-//! commit), a torn last frame, wrapping the ring (with the writer waiting for the indexer), a
-//! batch too large for the ring, a reader process beside the owner, and a second owner refused.
+//! commit), a torn last frame, wrapping the ring (with the writer waiting for the indexer) — each
+//! with direct I/O, through the page cache, and on a file system that refuses direct I/O (a
+//! ramfs, mounted by the test: it needs root, as CI has) —, a batch too large for the ring, a
+//! reader process beside the owner, and a second owner refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -62,12 +64,52 @@ impl AuditHarness for Journaled {
 tresor_store::audit_conformance_tests!(Journaled::default());
 
 struct Fixture {
-    _dir: tempfile::TempDir,
     index: PathBuf,
     signer: Arc<Ed25519Signer>,
     clock: Arc<ManualClock>,
-    /// Direct I/O (where the file system allows it) or the page cache.
+    /// Direct I/O asked for (where the file system allows it) or the page cache.
     direct_io: bool,
+    /// The journal must end up written through the page cache (asked for, or because its file
+    /// system refuses direct I/O).
+    page_cache: bool,
+    _ramfs: Option<RamFs>,
+    _dir: tempfile::TempDir,
+}
+
+/// A ramfs mounted on a temp dir (a file system that refuses `O_DIRECT` at open, as some
+/// network and FUSE file systems do), unmounted on drop.
+struct RamFs {
+    dir: PathBuf,
+}
+
+impl RamFs {
+    /// Mounts one on `dir`. Mounting needs root (CI runs as root); elsewhere the test fails with
+    /// this reason rather than passing without having run.
+    fn mount(dir: &Path) -> RamFs {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "ramfs", "tresor-test"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a ramfs (a file system without direct I/O) and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        RamFs {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for RamFs {
+    fn drop(&mut self) {
+        // Lazily, so a test that failed with the journal still open leaves no mount behind.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
 }
 
 impl Fixture {
@@ -77,13 +119,16 @@ impl Fixture {
 
     fn with_io(io: IO) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
+        let ramfs = (io == IO::NoDirectIoFs).then(|| RamFs::mount(dir.path()));
         let index = dir.path().join("audit.db");
         Fixture {
-            _dir: dir,
             index,
             signer: Arc::new(Ed25519Signer::generate().unwrap()),
             clock: Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0))),
-            direct_io: io == IO::Direct,
+            direct_io: io != IO::PageCache,
+            page_cache: io != IO::Direct,
+            _ramfs: ramfs,
+            _dir: dir,
         }
     }
 
@@ -112,7 +157,7 @@ impl Fixture {
             },
         )
         .unwrap();
-        if !self.direct_io {
+        if self.page_cache {
             assert_eq!(
                 log.direct_io(),
                 Some(false),
@@ -183,17 +228,20 @@ impl Fixture {
     }
 }
 
-/// How the journal is written: the file system's choice of direct I/O, or the page cache (the
-/// fallback for file systems without direct I/O).
+/// How the journal is written: the file system's choice of direct I/O, the page cache (asked
+/// for), or direct I/O asked for on a file system that refuses it (the journal falls back to the
+/// page cache by itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum IO {
     Direct,
     PageCache,
+    NoDirectIoFs,
 }
 
-/// Each of these checks once with direct I/O and once through the page cache.
-macro_rules! both_io {
-    ($($check:ident => $direct:ident, $cached:ident;)*) => {$(
+/// Each of these checks with direct I/O, through the page cache, and on a file system without
+/// direct I/O.
+macro_rules! every_io {
+    ($($check:ident => $direct:ident, $cached:ident, $no_direct_fs:ident;)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $direct() {
             $check(IO::Direct).await;
@@ -202,16 +250,23 @@ macro_rules! both_io {
         async fn $cached() {
             $check(IO::PageCache).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $no_direct_fs() {
+            $check(IO::NoDirectIoFs).await;
+        }
     )*};
 }
 
-both_io! {
+every_io! {
     replay => acknowledged_batches_the_index_missed_are_replayed,
-        acknowledged_batches_the_index_missed_are_replayed_through_the_page_cache;
+        acknowledged_batches_the_index_missed_are_replayed_through_the_page_cache,
+        acknowledged_batches_the_index_missed_are_replayed_on_a_file_system_without_direct_io;
     torn_frame => a_torn_last_frame_ends_the_journal,
-        a_torn_last_frame_ends_the_journal_through_the_page_cache;
+        a_torn_last_frame_ends_the_journal_through_the_page_cache,
+        a_torn_last_frame_ends_the_journal_on_a_file_system_without_direct_io;
     ring => the_ring_wraps_and_replays_across_its_end,
-        the_ring_wraps_and_replays_across_its_end_through_the_page_cache;
+        the_ring_wraps_and_replays_across_its_end_through_the_page_cache,
+        the_ring_wraps_and_replays_across_its_end_on_a_file_system_without_direct_io;
 }
 
 /// Drops the last handle of a log (which waits for its indexer).
