@@ -181,10 +181,14 @@ impl<'a> Cursor<'a> {
     fn str(&mut self, n: usize) -> Option<String> {
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
-    fn signed(&mut self) -> Option<Signed> {
+    /// A string written by `put_str16` (u16 length, then the bytes).
+    fn str16(&mut self) -> Option<String> {
         let n = usize::from(self.u16()?);
+        self.str(n)
+    }
+    fn signed(&mut self) -> Option<Signed> {
         Some(Signed {
-            chain: self.str(n)?,
+            chain: self.str16()?,
             seq: self.u64()?,
             hash: self.arr()?,
             time_millis: i64::from_be_bytes(self.arr()?),
@@ -201,8 +205,7 @@ fn decode_payload(p: &[u8]) -> Result<IndexBatch, String> {
     let n = c.u32().ok_or_else(bad)?;
     let mut records = Vec::new();
     for _ in 0..n {
-        let chain_len = usize::from(c.u16().ok_or_else(bad)?);
-        let chain = c.str(chain_len).ok_or_else(bad)?;
+        let chain = c.str16().ok_or_else(bad)?;
         let seq = c.u64().ok_or_else(bad)?;
         let prev_hash = c.arr().ok_or_else(bad)?;
         let hash = c.arr().ok_or_else(bad)?;
@@ -535,7 +538,11 @@ impl JournaledAuditLog {
         let mut target = None;
         loop {
             let (pos, capacity) = index.journal_position()?.unwrap_or((0, DEFAULT_CAPACITY));
-            let end = *target.get_or_insert(scan(file, pos, capacity, |_, _| Ok(()))?);
+            // The journal's end when we first looked (scanned once, not on every poll).
+            let end = match target {
+                Some(end) => end,
+                None => *target.insert(scan(file, pos, capacity, |_, _| Ok(()))?),
+            };
             if pos >= end {
                 return Ok(JournaledAuditLog {
                     index,
@@ -700,11 +707,7 @@ fn write_padded(w: &mut Writer, off: u64, n: u64) -> Result<(), StoreError> {
             tracing::info!(
                 "the audit journal's direct write was refused; writing through the page cache"
             );
-            w.file = OpenOptions::new()
-                .write(true)
-                .open(&w.path)
-                .map_err(|e| io("open", e))?;
-            w.direct = false;
+            (w.file, w.direct) = open_writer(&w.path, false)?;
             let window = aligned_window(&mut w.aligned, n);
             w.file.write_all_at(window, off).map_err(|e| io("write", e))
         }
@@ -721,9 +724,9 @@ fn grow(w: &mut Writer, need: u64) -> Result<(), StoreError> {
         .saturating_mul(GROW_STEP)
         .min(w.capacity);
     let chunk = if w.direct { 1 << 20 } else { BLOCK as usize };
+    // A new vector: its aligned window is zeros already.
     let mut zeros = Vec::new();
     let zeros = aligned_window(&mut zeros, chunk);
-    zeros.fill(0);
     let mut at = w.len;
     while at < target {
         let n = (target - at).min(chunk as u64);

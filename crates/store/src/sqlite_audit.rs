@@ -88,6 +88,11 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
+/// A stored INTEGER that must be a u64 (a negative one is corruption).
+fn to_u64(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn arr<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
     v.try_into()
         .map_err(|_| StoreError::Corrupt("hash or signature of the wrong length".into()))
@@ -98,7 +103,7 @@ type SignedRow = (String, i64, Vec<u8>, i64, Vec<u8>);
 fn signed_from_row(r: SignedRow) -> Result<Signed, StoreError> {
     Ok(Signed {
         chain: r.0,
-        seq: u64::try_from(r.1).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        seq: to_u64(r.1)?,
         hash: arr(r.2)?,
         time_millis: r.3,
         signature: arr(r.4)?,
@@ -172,7 +177,7 @@ fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreEr
         serde_json::from_str(&resources).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(AuditRecord {
         chain: row.chain,
-        seq: u64::try_from(row.seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        seq: to_u64(row.seq)?,
         prev_hash: arr(row.prev_hash)?,
         hash: arr(row.hash)?,
         json: row.json,
@@ -336,13 +341,7 @@ impl SqliteAuditLog {
             .optional()
             .map_err(internal)
         })?;
-        row.map(|(p, c)| {
-            Ok((
-                u64::try_from(p).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                u64::try_from(c).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ))
-        })
-        .transpose()
+        row.map(|(p, c)| Ok((to_u64(p)?, to_u64(c)?))).transpose()
     }
 }
 
@@ -562,7 +561,6 @@ impl AuditBackend for SqliteAuditLog {
                 Ok(last)
             })
             .await?;
-        v.map(|n| u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        v.map(to_u64).transpose()
     }
 }

@@ -209,6 +209,15 @@ impl Fixture {
         }
     }
 
+    /// The bytes a frame of one record takes in the ring (measured from the first record, plus
+    /// a margin for the frame's header, hashes and signed head), in whole blocks.
+    async fn one_record_frame(&self) -> u64 {
+        let log = self.open(MIN_CAPACITY);
+        let r = log.records("main", 0, 1).await.unwrap();
+        close(log);
+        (r[0].json.len() as u64 + 200).div_ceil(BLOCK) * BLOCK
+    }
+
     /// Opens the log and verifies it: the number of records and the head's seq.
     async fn verified(&self, capacity: u64) -> (u64, Option<u64>) {
         let log = self.open(capacity);
@@ -349,12 +358,7 @@ async fn ring(io: IO) {
     assert_eq!(f.verified(MIN_CAPACITY).await, (3000, Some(3000)));
     // The index behind by most of a lap (one record per frame), which crosses the end of the
     // ring at least once in two: replayed.
-    let frame = {
-        let log = f.open(MIN_CAPACITY);
-        let r = log.records("main", 0, 1).await.unwrap();
-        close(log);
-        (r[0].json.len() as u64 + 200).div_ceil(BLOCK) * BLOCK
-    };
+    let frame = f.one_record_frame().await;
     let n = 3000 + MIN_CAPACITY * 7 / 10 / frame;
     let before = f.snapshot();
     f.write(MIN_CAPACITY, 3001..=n, Callers::InOrder).await;
@@ -472,12 +476,7 @@ async fn the_writer_waits_for_the_index_instead_of_overwriting_it() {
     use std::sync::atomic::{AtomicU64, Ordering};
     let f = Fixture::new();
     f.write(MIN_CAPACITY, 1..=1, Callers::InOrder).await;
-    let frame = {
-        let log = f.open(MIN_CAPACITY);
-        let r = log.records("main", 0, 1).await.unwrap();
-        close(log);
-        (r[0].json.len() as u64 + 200).div_ceil(BLOCK) * BLOCK
-    };
+    let frame = f.one_record_frame().await;
     // One record per frame: a lap holds this many.
     let lap = MIN_CAPACITY / frame;
     let blocker = rusqlite::Connection::open(&f.index).unwrap();
