@@ -1,5 +1,7 @@
-//! Microbenchmarks of the per-request work: SigV4 verification, policy evaluation, ciphertext
-//! seal/open and encryption-context canonicalisation. `cargo bench -p tresor-bench --bench micro`.
+//! Microbenchmarks of the per-request work: SigV4 parsing and verification, policy evaluation,
+//! ciphertext seal/open and encryption-context canonicalisation; and of the audit writer's work
+//! per record (the chained hash) and per group commit (the signed head).
+//! `cargo bench -p tresor-bench --bench micro`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -134,6 +136,48 @@ fn sigv4_verify_with_key_derivation(bencher: divan::Bencher) {
             uri_encoding: tresor_sigv4::UriEncoding::Double,
         };
         tresor_sigv4::verify(&req, &auth, &time, &key).unwrap();
+    });
+}
+
+#[divan::bench]
+fn sigv4_parse_authorization(bencher: divan::Bencher) {
+    let signed = signed_request();
+    let header = signed
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    bencher.bench_local(|| tresor_sigv4::parse_authorization(divan::black_box(&header)).unwrap());
+}
+
+/// An audit record's JSON is 1–2 KB; each is hashed into the chain by the audit writer.
+#[divan::bench]
+fn audit_record_hash_1500_bytes(bencher: divan::Bencher) {
+    let json = format!(
+        r#"{{"eventName":"GenerateDataKey","pad":"{}"}}"#,
+        "x".repeat(1460)
+    );
+    let prev = [7u8; 32];
+    bencher.bench_local(|| {
+        tresor_kms::audit_log::record_hash("kms", divan::black_box(42), &prev, &json)
+    });
+}
+
+/// Once per group commit: the chain's head, signed with Ed25519.
+#[divan::bench]
+fn audit_head_signature(bencher: divan::Bencher) {
+    use tresor_kms::audit_log::{Signed, SignedKind};
+    let signer = tresor_crypto::Ed25519Signer::generate().unwrap();
+    bencher.bench_local(|| {
+        Signed::sign(
+            SignedKind::Head,
+            &signer,
+            "kms",
+            divan::black_box(42),
+            [7u8; 32],
+            1_700_000_000_000,
+        )
     });
 }
 

@@ -103,10 +103,7 @@ pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
     let mut credential: Option<&str> = None;
     let mut signed_headers: Option<&str> = None;
     let mut signature: Option<&str> = None;
-    for piece in params
-        .split([',', ' ', '\t'])
-        .filter(|piece| !piece.is_empty())
-    {
+    for piece in ascii_pieces(params, |b| matches!(b, b',' | b' ' | b'\t')) {
         let Some((name, value)) = piece.split_once('=') else {
             return Err(Error::Incomplete(format!(
                 "'{piece}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header_value}'."
@@ -150,8 +147,15 @@ pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
 
     // AWS evidently splits like Java's `String.split`, which drops trailing
     // empty elements, so `a/b/c/d/e/` still has five parts.
-    let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
-    let [access_key_id, date, region, service, terminator] = parts.as_slice() else {
+    let mut parts = credential.trim_end_matches('/').split('/');
+    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(Error::Incomplete(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
@@ -174,12 +178,64 @@ pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
     };
 
     Ok(Authorization {
-        access_key_id: (*access_key_id).to_owned(),
-        date: (*date).to_owned(),
-        region: (*region).to_owned(),
-        service: (*service).to_owned(),
-        terminator: (*terminator).to_owned(),
+        access_key_id: access_key_id.to_owned(),
+        date: date.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        terminator: terminator.to_owned(),
         signed_headers,
         signature: decoded,
     })
+}
+
+/// The non-empty pieces of `s` between bytes for which `separator` holds (ASCII separators only,
+/// so every piece starts and ends on a character boundary). What `str::split` with a set of
+/// `char`s followed by a filter gives, without decoding each character: this runs for every
+/// request.
+fn ascii_pieces(s: &str, separator: impl Fn(u8) -> bool) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut ends = s
+        .bytes()
+        .enumerate()
+        .filter(move |&(_, b)| separator(b))
+        .map(|(i, _)| i)
+        .chain(std::iter::once(s.len()));
+    std::iter::from_fn(move || {
+        for end in ends.by_ref() {
+            let piece = s.get(start..end);
+            start = end + 1;
+            match piece {
+                Some(p) if !p.is_empty() => return Some(p),
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_pieces;
+
+    #[test]
+    fn ascii_pieces_match_split_and_filter() {
+        let cases = [
+            "",
+            ",",
+            " a",
+            "a ",
+            "a,b c\td",
+            ",,a,, b\t\t,c,",
+            "Credential=é/ü,  SignedHeaders=host;ä\tSignature=ß",
+            "\u{1F600},\u{1F600} x",
+        ];
+        for case in cases {
+            let expected: Vec<&str> = case
+                .split([',', ' ', '\t'])
+                .filter(|piece| !piece.is_empty())
+                .collect();
+            let got: Vec<&str> = ascii_pieces(case, |b| matches!(b, b',' | b' ' | b'\t')).collect();
+            assert_eq!(got, expected, "input {case:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::authorization::ALGORITHM;
 use crate::error::Error;
-use crate::key::sha256_hex;
+use crate::key::push_sha256_hex;
 
 /// How the request path becomes the canonical URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,19 +113,19 @@ impl fmt::Debug for Request<'_> {
 /// the request: the client signed a value that did not arrive, so no
 /// signature computed here could match.
 pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> Result<String, Error> {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(512);
     out.push_str(req.method);
     out.push('\n');
     out.push_str(&canonical_uri(req.path, req.uri_encoding));
     out.push('\n');
-    out.push_str(&canonical_query(req.query));
+    if !req.query.is_empty() {
+        out.push_str(&canonical_query(req.query));
+    }
     out.push('\n');
 
-    let listed: Vec<String> = signed_headers
-        .iter()
-        .map(|name| name.to_ascii_lowercase())
-        .collect();
-    let mut sorted: Vec<&str> = listed.iter().map(String::as_str).collect();
+    // Names arrive lower-cased from `parse_authorization`, so this borrows them.
+    let listed: Vec<Cow<'_, str>> = signed_headers.iter().map(|n| lower(n)).collect();
+    let mut sorted: Vec<&str> = listed.iter().map(|n| n.as_ref()).collect();
     sorted.sort_unstable();
     sorted.dedup();
     for name in sorted {
@@ -149,17 +149,47 @@ pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> Result
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&listed.join(";"));
+    for (index, name) in listed.iter().enumerate() {
+        if index > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
     out.push('\n');
     out.push_str(req.payload_sha256_hex);
     Ok(out)
 }
 
+fn lower(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// Builds the string to sign:
 /// `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex SHA-256 of canonical_request>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    let hash = sha256_hex(canonical_request.as_bytes());
-    [ALGORITHM, amz_date, scope, &hash].join("\n")
+    string_to_sign_with(amz_date, |out| out.push_str(scope), canonical_request)
+}
+
+/// [`string_to_sign`] with the scope written by `write_scope` (e.g.
+/// [`crate::Authorization::write_scope`]), in one buffer.
+pub(crate) fn string_to_sign_with(
+    amz_date: &str,
+    write_scope: impl FnOnce(&mut String),
+    canonical_request: &str,
+) -> String {
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + 64 + 64 + 3);
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(amz_date);
+    out.push('\n');
+    write_scope(&mut out);
+    out.push('\n');
+    push_sha256_hex(&mut out, canonical_request.as_bytes());
+    out
 }
 
 fn canonical_uri(path: &str, encoding: UriEncoding) -> Cow<'_, str> {
@@ -453,5 +483,54 @@ mod tests {
         assert!(!printed.contains("secret-ish"), "{printed}");
         assert!(!printed.contains("session-token-value"), "{printed}");
         assert!(printed.contains("example.com"), "{printed}");
+    }
+
+    #[test]
+    fn signed_header_names_in_any_case_give_the_same_canonical_request() {
+        let headers = [("Host", "example.com"), ("X-Amz-Date", "20150830T123600Z")];
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: "b=2&a=1",
+            headers: &headers,
+            payload_sha256_hex: "abc",
+            uri_encoding: UriEncoding::Double,
+        };
+        let lower = canonical_request(&req, &["x-amz-date".into(), "host".into()]);
+        let mixed = canonical_request(&req, &["X-Amz-Date".into(), "Host".into()]);
+        assert_eq!(lower, mixed);
+        assert_eq!(
+            lower.as_deref(),
+            Ok(
+                "POST\n/\na=1&b=2\nhost:example.com\nx-amz-date:20150830T123600Z\n\nx-amz-date;host\nabc"
+            )
+        );
+    }
+
+    #[test]
+    fn string_to_sign_hashes_the_canonical_request() {
+        let expected = [
+            ALGORITHM,
+            "20150830T123600Z",
+            "20150830/us-east-1/kms/aws4_request",
+            &crate::sha256_hex(b"canonical"),
+        ]
+        .join("\n");
+        assert_eq!(
+            string_to_sign(
+                "20150830T123600Z",
+                "20150830/us-east-1/kms/aws4_request",
+                "canonical"
+            ),
+            expected
+        );
+        assert_eq!(
+            string_to_sign_with(
+                "20150830T123600Z",
+                |out| out.push_str("20150830/us-east-1/kms/aws4_request"),
+                "canonical"
+            ),
+            expected
+        );
     }
 }

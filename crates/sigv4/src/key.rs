@@ -77,7 +77,20 @@ impl fmt::Debug for SigningKey {
 /// Lower-case hex SHA-256 of `data`, the form SigV4 uses for payload hashes
 /// and for the canonical request hash.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex_lower(digest::digest(&digest::SHA256, data).as_ref())
+    let mut out = String::with_capacity(64);
+    push_sha256_hex(&mut out, data);
+    out
+}
+
+/// Appends the lower-case hex SHA-256 of `data` to `out` (no intermediate string).
+pub fn push_sha256_hex(out: &mut String, data: &[u8]) {
+    let mut hex = [0u8; 64];
+    // Cannot fail: a SHA-256 digest is 32 bytes, its hex 64, and hex digits are ASCII.
+    if hex::encode_to_slice(digest::digest(&digest::SHA256, data), &mut hex).is_ok()
+        && let Ok(text) = std::str::from_utf8(&hex)
+    {
+        out.push_str(text);
+    }
 }
 
 /// Lower-case hex of `bytes` (`hex::encode` without its per-character iterator: two of these run

@@ -3,7 +3,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::authorization::{Authorization, TERMINATOR};
-use crate::canonical::{Request, canonical_request, string_to_sign};
+use crate::canonical::{Request, canonical_request, string_to_sign_with};
 use crate::clock::RequestTime;
 use crate::error::Error;
 use crate::key::SigningKey;
@@ -101,7 +101,7 @@ pub fn verify(
     check_scope(auth, time, None, None)?;
 
     let canonical = canonical_request(req, &auth.signed_headers)?;
-    let to_sign = string_to_sign(&time.amz_date, &auth.scope(), &canonical);
+    let to_sign = string_to_sign_with(&time.amz_date, |out| auth.write_scope(out), &canonical);
     let expected = key.sign(&to_sign);
     if bool::from(expected.ct_eq(&auth.signature)) {
         Ok(())
