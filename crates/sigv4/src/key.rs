@@ -93,15 +93,6 @@ pub fn push_sha256_hex(out: &mut String, data: &[u8]) {
     }
 }
 
-/// Lower-case hex of `bytes` (`hex::encode` without its per-character iterator: two of these run
-/// for every request).
-pub fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = vec![0u8; bytes.len() * 2];
-    // Cannot fail: the output is exactly twice the input's length.
-    let _ = hex::encode_to_slice(bytes, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     tag_bytes(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data))
 }
@@ -151,8 +142,14 @@ mod tests {
 
     #[test]
     fn hex_is_lower_case_and_matches_the_hex_crate() {
-        let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(hex_lower(&all), hex::encode(&all));
+        for n in [0usize, 1, 55, 56, 64, 256] {
+            let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let digest = digest::digest(&digest::SHA256, &data);
+            assert_eq!(sha256_hex(&data), hex::encode(digest), "{n} bytes");
+            let mut out = String::from("prefix:");
+            push_sha256_hex(&mut out, &data);
+            assert_eq!(out, format!("prefix:{}", hex::encode(digest)));
+        }
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -96,5 +96,5 @@ pub use authorization::{ALGORITHM, Authorization, TERMINATOR, parse_authorizatio
 pub use canonical::{Request, UriEncoding, canonical_request, string_to_sign};
 pub use clock::{RequestTime, check_clock_skew, request_time};
 pub use error::Error;
-pub use key::{SigningKey, hex_lower, sha256_hex};
+pub use key::{SigningKey, sha256_hex};
 pub use verify::{check_scope, verify};
