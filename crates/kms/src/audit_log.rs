@@ -367,6 +367,11 @@ impl GroupCommitAuditSink {
             .name("tresor-audit-writer".into())
             .spawn(move || {
                 runtime.block_on(writer(rx, backend, signer, clock, cfg, state));
+                // The runtime ends before the writer is reported finished: a task the backend
+                // spawned on it (a pooled PostgreSQL connection's I/O task) ends with it, so such
+                // a connection is already closed, and the pool discards it, when the caller next
+                // uses the backend, instead of dying under that caller's query.
+                drop(runtime);
                 let _ = finished_tx.send(());
             })
             .map_err(|e| StoreError::Internal(format!("audit writer thread: {e}")))?;

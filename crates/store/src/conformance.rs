@@ -677,7 +677,8 @@ macro_rules! audit_conformance_tests {
             pruning_keeps_the_rest_verifiable,
             the_chain_resumes_after_a_restart,
             concurrent_writers_keep_their_own_chains,
-            the_writer_resyncs_after_an_append_of_unknown_outcome
+            the_writer_resyncs_after_an_append_of_unknown_outcome,
+            the_writers_tasks_end_before_it_is_reported_finished
         );
     };
     (@each $harness:expr; $($name:ident),*) => {$(
@@ -884,6 +885,7 @@ pub mod audit {
         the_chain_resumes_after_a_restart(h).await;
         concurrent_writers_keep_their_own_chains(h).await;
         the_writer_resyncs_after_an_append_of_unknown_outcome(h).await;
+        the_writers_tasks_end_before_it_is_reported_finished(h).await;
     }
 
     pub async fn intact_log_verifies_and_every_record_is_there(h: &dyn AuditHarness) {
@@ -1196,15 +1198,15 @@ pub mod audit {
         assert_eq!(dedup.len(), 300);
     }
 
-    /// A backend whose first append commits but reports a failure (the connection was lost
-    /// after the commit): the writer must not fork or stall the chain.
-    struct LostAck {
+    /// A backend that runs `after_append` once each append has committed: a check's stand-in for
+    /// what happens in a real backend right after a commit.
+    struct AfterAppend<F> {
         inner: Arc<dyn AuditBackend>,
-        armed: std::sync::atomic::AtomicBool,
+        after_append: F,
     }
 
     #[async_trait]
-    impl AuditBackend for LostAck {
+    impl<F: Fn() -> Result<(), StoreError> + Send + Sync + 'static> AuditBackend for AfterAppend<F> {
         async fn head(&self, chain: &str) -> Result<Option<Signed>, StoreError> {
             self.inner.head(chain).await
         }
@@ -1215,12 +1217,7 @@ pub mod audit {
             digest: Option<&Signed>,
         ) -> Result<(), StoreError> {
             self.inner.append(records, head, digest).await?;
-            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                return Err(StoreError::Unavailable(
-                    "connection lost after commit".into(),
-                ));
-            }
-            Ok(())
+            (self.after_append)()
         }
         async fn chains(&self) -> Result<Vec<String>, StoreError> {
             self.inner.chains().await
@@ -1259,11 +1256,24 @@ pub mod audit {
         }
     }
 
+    /// An append that commits but reports a failure (the connection was lost after the commit):
+    /// the writer must not fork or stall the chain.
     pub async fn the_writer_resyncs_after_an_append_of_unknown_outcome(h: &dyn AuditHarness) {
         let (inner, _tamper) = h.fresh().await;
-        let backend = Arc::new(LostAck {
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let backend = Arc::new(AfterAppend {
             inner: inner.clone(),
-            armed: std::sync::atomic::AtomicBool::new(false),
+            after_append: {
+                let armed = armed.clone();
+                move || {
+                    if armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        return Err(StoreError::Unavailable(
+                            "connection lost after commit".into(),
+                        ));
+                    }
+                    Ok(())
+                }
+            },
         });
         let signer = Arc::new(Ed25519Signer::generate().unwrap());
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)));
@@ -1276,9 +1286,7 @@ pub mod audit {
         .await
         .unwrap();
         sink.record(event(1, "Encrypt", T0 + 1)).await.unwrap();
-        backend
-            .armed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        armed.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(
             sink.record(event(2, "Encrypt", T0 + 2)).await.is_err(),
             "the caller of an in-doubt commit is failed"
@@ -1292,6 +1300,61 @@ pub mod audit {
         assert_eq!(
             report.chains[0].records, 4,
             "the in-doubt record was committed"
+        );
+    }
+
+    /// What the backend spawned on the writer's runtime (a pooled PostgreSQL connection's I/O
+    /// task) has ended by the time the writer is reported finished, so the caller never gets a
+    /// pooled connection that dies under its next query. The stand-in task's end is slow, as a
+    /// closing socket can be: a writer that reported before its runtime ended fails this.
+    pub async fn the_writers_tasks_end_before_it_is_reported_finished(h: &dyn AuditHarness) {
+        struct SlowEnd(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for SlowEnd {
+            fn drop(&mut self) {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let (inner, _tamper) = h.fresh().await;
+        let (spawned, ended) = (
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        );
+        let backend = Arc::new(AfterAppend {
+            inner,
+            after_append: {
+                let (spawned, ended) = (spawned.clone(), ended.clone());
+                move || {
+                    let task = SlowEnd(ended.clone());
+                    // Runs until its runtime ends, as a connection's task does until its
+                    // socket closes.
+                    tokio::spawn(async move {
+                        let _task = task;
+                        std::future::pending::<()>().await;
+                    });
+                    spawned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+        });
+        let signer = Arc::new(Ed25519Signer::generate().unwrap());
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)));
+        write(
+            backend,
+            signer,
+            clock,
+            "main",
+            1..=3,
+            1000,
+            Callers::InOrder,
+        )
+        .await;
+        let spawned = spawned.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(spawned, 3, "one append per in-order record");
+        assert_eq!(
+            ended.load(std::sync::atomic::Ordering::SeqCst),
+            spawned,
+            "every task spawned on the writer's runtime ended before the writer was reported finished"
         );
     }
 }
