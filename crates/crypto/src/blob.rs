@@ -29,7 +29,7 @@ use aws_lc_rs::hkdf;
 use zeroize::Zeroizing;
 
 use crate::context::canonical_encryption_context_checked;
-use crate::{CryptoError, KeyMaterialId, SecretBytes, SymmetricKeyMaterial, aead, random_array};
+use crate::{CryptoError, KeyMaterialId, SecretBytes, SymmetricKeyMaterial, aead, random_public};
 
 /// Version byte of the v1 layout. The v1 layout (see the module docs) is
 /// frozen: blobs written with it must decrypt forever.
@@ -119,9 +119,9 @@ pub fn seal(
         return Err(CryptoError::Internal);
     }
     let ctx_bytes = canonical_encryption_context_checked(ctx).ok_or(CryptoError::Internal)?;
-    // Salt and nonce from one generator call (each call mixes in fresh hardware entropy, which
-    // costs more than the bytes).
-    let salt_and_nonce: [u8; SALT_LEN + NONCE_LEN] = random_array()?;
+    // Salt and nonce are written into the blob: public values, drawn from the per-thread buffer
+    // (a generator call mixes in fresh hardware entropy, which costs more than the bytes).
+    let salt_and_nonce: [u8; SALT_LEN + NONCE_LEN] = random_public()?;
     let (salt, nonce) = salt_and_nonce.split_at(SALT_LEN);
     let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| CryptoError::Internal)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Internal)?;

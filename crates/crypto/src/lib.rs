@@ -16,7 +16,7 @@
 //! * [`hmac_key`] — HMAC KMS keys;
 //! * [`canonical_encryption_context`] — the injective byte encoding of an
 //!   encryption context;
-//! * [`SecretBytes`], [`random_bytes`], [`random_array`], [`ct_eq`] — helpers.
+//! * [`SecretBytes`], [`random_bytes`], [`random_array`], [`random_public`], [`ct_eq`] — helpers.
 //!
 //! # Invariants
 //!
@@ -88,7 +88,7 @@ pub use context::canonical_encryption_context;
 pub use error::CryptoError;
 pub use material::{KeyMaterialId, SymmetricKeyMaterial};
 pub use root_key::RootKey;
-pub use secret::{SecretBytes, ct_eq, random_array, random_bytes, random_uuid};
+pub use secret::{SecretBytes, ct_eq, random_array, random_bytes, random_public, random_uuid};
 pub use signing::{Ed25519Signer, verify_ed25519};
 
 /// SHA-256 of `data` (request payload hashes for SigV4; not for secrets).

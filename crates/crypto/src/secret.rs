@@ -71,34 +71,47 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     Ok(out)
 }
 
-/// A random (version 4) UUID for identifiers — request ids, event ids, key ids — from the same
-/// user-space CSPRNG as everything else here (`Uuid::new_v4` asks the kernel on every call).
+/// `N` random bytes for values that are public once used — nonces and salts written into a
+/// ciphertext, identifiers that appear in responses and audit records — drawn from a per-thread
+/// buffer of the same user-space CSPRNG as everything else here.
 ///
-/// Each thread draws its ids from a 4 KiB buffer of generator output, refilled when used up: one
-/// call into the generator per 256 ids instead of one per id (each call also mixes in fresh
-/// hardware entropy, which is slow on a VM). Identifiers are public — they appear in responses
-/// and audit records — so the unused ones held in memory reveal nothing; never use this for key
-/// material.
-pub fn random_uuid() -> uuid::Uuid {
+/// Each thread draws from a 4 KiB buffer of generator output, refilled when used up: one call
+/// into the generator per 4 KiB instead of one per value (each call also mixes in fresh hardware
+/// entropy, which is slow on a VM: a tenth of a GenerateDataKey's request CPU went there). Every
+/// byte is handed out once, so values stay as unique as the generator's output. The unused bytes
+/// held in memory are values nobody has seen yet, never key material: use [`random_bytes`] for
+/// secrets and [`random_array`] for values that must stay unpredictable even to someone who
+/// could read this process's memory (grant tokens).
+pub fn random_public<const N: usize>() -> Result<[u8; N], CryptoError> {
     const POOL: usize = 4096;
+    const { assert!(N <= POOL) };
     thread_local! {
-        static IDS: std::cell::RefCell<(Box<[u8; POOL]>, usize)> =
+        static POOLED: std::cell::RefCell<(Box<[u8; POOL]>, usize)> =
             std::cell::RefCell::new((Box::new([0; POOL]), POOL));
     }
-    let drawn = IDS.with(|ids| -> Option<[u8; 16]> {
-        let mut ids = ids.try_borrow_mut().ok()?;
-        let (buf, used) = &mut *ids;
-        if *used + 16 > POOL {
+    let drawn = POOLED.with(|pool| -> Option<[u8; N]> {
+        let mut pool = pool.try_borrow_mut().ok()?;
+        let (buf, used) = &mut *pool;
+        if *used + N > POOL {
             fill_random(&mut buf[..]).ok()?;
             *used = 0;
         }
-        let id: [u8; 16] = buf.get(*used..*used + 16)?.try_into().ok()?;
-        *used += 16;
-        Some(id)
+        let out: [u8; N] = buf.get(*used..*used + N)?.try_into().ok()?;
+        *used += N;
+        Some(out)
     });
     match drawn {
-        Some(b) => uuid::Builder::from_random_bytes(b).into_uuid(),
-        None => uuid::Uuid::new_v4(),
+        Some(out) => Ok(out),
+        None => random_array(),
+    }
+}
+
+/// A random (version 4) UUID for identifiers — request ids, event ids, key ids — from
+/// [`random_public`] (`Uuid::new_v4` asks the kernel on every call).
+pub fn random_uuid() -> uuid::Uuid {
+    match random_public::<16>() {
+        Ok(b) => uuid::Builder::from_random_bytes(b).into_uuid(),
+        Err(_) => uuid::Uuid::new_v4(),
     }
 }
 
@@ -125,5 +138,19 @@ mod tests {
         assert_ne!(a, b);
         // The hyphenated lower-case form, as AWS request and event ids are.
         assert_eq!(a.to_string().len(), 36);
+    }
+
+    #[test]
+    fn public_random_values_are_never_handed_out_twice() {
+        // 44-byte draws across many refills of the 4 KiB buffer (which 44 does not divide).
+        let many: std::collections::HashSet<[u8; 44]> = (0..1000)
+            .map(|_| super::random_public::<44>().unwrap())
+            .collect();
+        assert_eq!(many.len(), 1000);
+        // Consecutive draws of different sizes from one thread's buffer do not overlap.
+        let a = super::random_public::<32>().unwrap();
+        let b = super::random_public::<32>().unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
     }
 }
