@@ -77,7 +77,7 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
 ///
 /// Each thread draws from a 4 KiB buffer of generator output, refilled when used up: one call
 /// into the generator per 4 KiB instead of one per value (each call also mixes in fresh hardware
-/// entropy, which is slow on a VM: a tenth of a GenerateDataKey's request CPU went there). Every
+/// entropy, which is slow on a loaded VM; docs/benchmarks.md, fifteenth session). Every
 /// byte is handed out once, so values stay as unique as the generator's output. The unused bytes
 /// held in memory are values nobody has seen yet, never key material: use [`random_bytes`] for
 /// secrets and [`random_array`] for values that must stay unpredictable even to someone who
