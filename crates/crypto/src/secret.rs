@@ -147,7 +147,7 @@ mod tests {
             .map(|_| super::random_public::<44>().unwrap())
             .collect();
         assert_eq!(many.len(), 1000);
-        // Consecutive draws of different sizes from one thread's buffer do not overlap.
+        // Consecutive draws from one thread's buffer differ, and are not the buffer's zeros.
         let a = super::random_public::<32>().unwrap();
         let b = super::random_public::<32>().unwrap();
         assert_ne!(a, b);
