@@ -295,6 +295,11 @@ struct Progress {
     watch: tokio::sync::watch::Sender<u64>,
     /// The log is closing: an indexer that cannot copy gives up (the journal keeps the batches).
     stopping: std::sync::atomic::AtomicBool,
+    /// Someone waits for the index (an append that needs ring space or the index current, or the
+    /// log closing): the indexer copies what it has now instead of gathering more.
+    hurry: std::sync::atomic::AtomicBool,
+    /// The indexer thread, woken when someone waits for it.
+    indexer: std::sync::OnceLock<std::thread::Thread>,
 }
 
 struct Indexed {
@@ -312,7 +317,17 @@ impl Progress {
             changed: Condvar::new(),
             watch,
             stopping: Default::default(),
+            hurry: Default::default(),
+            indexer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes the indexer copy what it has now (see [`run_indexer`]).
+    fn hurry_indexer(&self) {
+        self.hurry.store(true, Ordering::Release);
+        if let Some(t) = self.indexer.get() {
+            t.unpark();
+        }
     }
 
     fn set_indexed(&self, pos: u64, error: Option<String>) {
@@ -343,6 +358,9 @@ impl Progress {
             .indexed
             .lock()
             .map_err(|_| StoreError::Internal("indexer state poisoned".into()))?;
+        if i.pos < pos {
+            self.hurry_indexer();
+        }
         while i.pos < pos {
             let now = Instant::now();
             if now >= deadline {
@@ -403,6 +421,7 @@ impl Drop for JournaledAuditLog {
         {
             w.to_indexer = None;
         }
+        self.progress.hurry_indexer();
         if let Some(h) = self.indexer.take() {
             let _ = h.join();
         }
@@ -748,23 +767,40 @@ fn run_indexer(
     progress: Arc<Progress>,
     capacity: u64,
 ) {
+    let _ = progress.indexer.set(std::thread::current());
     let mut batches: Vec<IndexBatch> = Vec::new();
     while let Ok((first, mut end)) = rx.recv() {
         let started = Instant::now();
         let mut records = first.records.len();
         batches.push(first);
-        // Let a few milliseconds of batches gather (they keep arriving while we wait), unless
-        // plenty are already here; once the time is up, take what is queued (a zero timeout
-        // still receives a queued batch) and stop.
-        while records < INDEX_MAX_RECORDS {
-            match rx.recv_timeout(INDEX_INTERVAL.saturating_sub(started.elapsed())) {
-                Ok((b, e)) => {
-                    records += b.records.len();
-                    batches.push(b);
-                    end = e;
+        // Let a few milliseconds of batches gather, asleep: waiting on the channel instead woke
+        // this thread for every group commit (one futex wake for the writer and a context switch
+        // here, per commit). Someone who waits for the index wakes it early (`hurry_indexer`).
+        loop {
+            let mut closed = false;
+            loop {
+                match rx.try_recv() {
+                    Ok((b, e)) => {
+                        records += b.records.len();
+                        batches.push(b);
+                        end = e;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
                 }
-                Err(_) => break,
             }
+            let left = INDEX_INTERVAL.saturating_sub(started.elapsed());
+            if closed
+                || records >= INDEX_MAX_RECORDS
+                || left.is_zero()
+                || progress.hurry.swap(false, Ordering::AcqRel)
+            {
+                break;
+            }
+            std::thread::park_timeout(left);
         }
         let mut backoff = Duration::from_millis(50);
         loop {
