@@ -516,23 +516,64 @@ pub async fn set_test_clock(server: &Server, seconds: i64) {
     assert_eq!(r.status, 200, "moving the test clock failed: {r:?}");
 }
 
-/// Every audit record of the data directory (newest first), via `tresor audit lookup`.
+/// Every audit record of the data directory (newest first), via `tresor audit lookup`. One
+/// lookup answers at most [`LOOKUP_LIMIT`] records, so a log with more is read in pages back in
+/// time (each page ends one second after the oldest record of the previous one, since the
+/// records' `eventTime` has whole seconds; records seen twice count once).
 pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["audit", "lookup", "--limit", "100000", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let mut seen = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    let mut end: Option<i64> = None;
+    loop {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tresor"));
+        cmd.args([
+            "audit",
+            "lookup",
+            "--limit",
+            &LOOKUP_LIMIT.to_string(),
+            "--data-dir",
+        ])
+        .arg(data_dir);
+        if let Some(end) = end {
+            cmd.args(["--end", &end.to_string()]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let full = page.len() >= LOOKUP_LIMIT;
+        let mut oldest = i64::MAX;
+        let mut added = 0;
+        for r in page {
+            let t = r["eventTime"].as_str().unwrap();
+            let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp();
+            oldest = oldest.min(t);
+            if seen.insert(r["eventID"].as_str().unwrap().to_owned()) {
+                all.push(r);
+                added += 1;
+            }
+        }
+        assert!(
+            !full || added > 0,
+            "more than {LOOKUP_LIMIT} audit records in one second"
+        );
+        if !full {
+            return all;
+        }
+        end = Some(oldest + 1);
+    }
 }
+
+/// The most records `tresor audit lookup` answers at once.
+pub const LOOKUP_LIMIT: usize = 100_000;
 
 impl Server {
     /// A fresh server with [`default_config`] whose process gets extra environment variables
