@@ -777,6 +777,9 @@ fn run_indexer(
         // this thread for every group commit (one futex wake for the writer and a context switch
         // here, per commit). Someone who waits for the index wakes it early (`hurry_indexer`).
         loop {
+            // Read before draining: the batches a waiter needs were sent before it hurried us,
+            // so a drain after seeing its hurry takes them.
+            let hurried = progress.hurry.swap(false, Ordering::AcqRel);
             let mut closed = false;
             loop {
                 match rx.try_recv() {
@@ -793,11 +796,7 @@ fn run_indexer(
                 }
             }
             let left = INDEX_INTERVAL.saturating_sub(started.elapsed());
-            if closed
-                || records >= INDEX_MAX_RECORDS
-                || left.is_zero()
-                || progress.hurry.swap(false, Ordering::AcqRel)
-            {
+            if closed || hurried || records >= INDEX_MAX_RECORDS || left.is_zero() {
                 break;
             }
             std::thread::park_timeout(left);
