@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use tresor_kms::audit_log::{AuditBackend, AuditRecord};
 use tresor_kms::types::Timestamp;
 
+/// The most records one `tresor audit lookup` prints (its `--limit` is clamped to this).
+pub const LOOKUP_MAX_RECORDS: usize = 100_000;
+
 /// Parses `2026-11-28T15:00:00Z` (or with fractional seconds / offset) or epoch seconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(secs) = s.parse::<i64>() {

@@ -579,7 +579,7 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
                 resource_arn: key_arn,
                 principal_arn,
                 error_code,
-                limit: limit.clamp(1, 100_000),
+                limit: limit.clamp(1, audit_ops::LOOKUP_MAX_RECORDS),
                 ..AuditQuery::default()
             };
             for r in backend.lookup(&q).await.map_err(|e| e.to_string())? {

@@ -517,10 +517,12 @@ pub async fn set_test_clock(server: &Server, seconds: i64) {
 }
 
 /// Every audit record of the data directory (newest first), via `tresor audit lookup`. One
-/// lookup answers at most [`LOOKUP_LIMIT`] records, so a log with more is read in pages back in
-/// time (each page ends one second after the oldest record of the previous one, since the
-/// records' `eventTime` has whole seconds; records seen twice count once).
+/// lookup answers at most [`tresor::audit_ops::LOOKUP_MAX_RECORDS`] records, so a log with more
+/// is read in pages back in time (each page ends one second after the oldest record of the
+/// previous one, since the records' `eventTime` has whole seconds; records seen twice count
+/// once).
 pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
+    const LOOKUP_LIMIT: usize = tresor::audit_ops::LOOKUP_MAX_RECORDS;
     let mut seen = std::collections::HashSet::new();
     let mut all = Vec::new();
     let mut end: Option<i64> = None;
@@ -563,7 +565,7 @@ pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
         }
         assert!(
             !full || added > 0,
-            "more than {LOOKUP_LIMIT} audit records in one second"
+            "more than {LOOKUP_LIMIT} audit records within two seconds"
         );
         if !full {
             return all;
@@ -571,9 +573,6 @@ pub fn audit_records(data_dir: &Path) -> Vec<serde_json::Value> {
         end = Some(oldest + 1);
     }
 }
-
-/// The most records `tresor audit lookup` answers at once.
-pub const LOOKUP_LIMIT: usize = 100_000;
 
 impl Server {
     /// A fresh server with [`default_config`] whose process gets extra environment variables
