@@ -13,6 +13,7 @@ use tresor_policy::{
 
 use crate::context::CallContext;
 use crate::error::KmsError;
+use crate::flight::Flights;
 use crate::identity::CallerType;
 use crate::kms::{Kms, LoadedKey};
 use crate::ops::EncryptionContext;
@@ -91,6 +92,8 @@ pub(crate) struct PolicyCache {
     /// Entry age counts from when its load began (see `crate::invalidation`).
     entries: Mutex<HashMap<String, (Instant, ParsedPolicies)>>,
     generation: crate::invalidation::Generation,
+    /// Misses of one principal load its policies once.
+    flights: Flights<String, Result<ParsedPolicies, KmsError>>,
 }
 
 impl PolicyCache {
@@ -99,6 +102,7 @@ impl PolicyCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
             generation: Default::default(),
+            flights: Flights::default(),
         }
     }
 }
@@ -154,7 +158,23 @@ impl Kms {
         {
             return Ok(p.clone());
         }
-        let ticket = self.policy_cache.generation.ticket();
+        self.policy_cache
+            .flights
+            .load(
+                arn,
+                &self.policy_cache.generation,
+                self.policy_cache.ttl,
+                |ticket| self.load_identity_policies(arn, ticket),
+            )
+            .await
+    }
+
+    /// Reads and parses a principal's identity policies and caches them.
+    async fn load_identity_policies(
+        &self,
+        arn: &str,
+        ticket: crate::invalidation::LoadTicket,
+    ) -> Result<ParsedPolicies, KmsError> {
         let record = self.store.get_principal(arn).await?;
         let mut parsed = Vec::new();
         for p in record.map(|r| r.policies).unwrap_or_default() {
@@ -173,7 +193,7 @@ impl Kms {
             if entries.len() >= MAX_CACHED_PRINCIPALS {
                 entries.clear();
             }
-            entries.insert(arn.clone(), (ticket.started, parsed.clone()));
+            entries.insert(arn.to_owned(), (ticket.started, parsed.clone()));
         }
         Ok(parsed)
     }

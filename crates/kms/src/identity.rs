@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tresor_crypto::{RootKey, SecretBytes};
 
 use crate::error::KmsError;
+use crate::flight::Flights;
 use crate::store::Store;
 use crate::types::{AccountId, PARTITION, Timestamp};
 
@@ -239,6 +240,8 @@ pub struct Identities {
     /// Entry age counts from when its load began (see `crate::invalidation`).
     cache: Mutex<HashMap<String, CachedCredential>>,
     generation: crate::invalidation::Generation,
+    /// Misses of one access key load it once.
+    flights: Flights<String, Result<Option<Arc<Credential>>, KmsError>>,
 }
 
 impl Identities {
@@ -255,6 +258,7 @@ impl Identities {
             max_entries,
             cache: Mutex::new(HashMap::new()),
             generation: Default::default(),
+            flights: Flights::default(),
         }
     }
 
@@ -270,7 +274,21 @@ impl Identities {
         {
             return Ok(cred.clone());
         }
-        let ticket = self.generation.ticket();
+        self.flights
+            .load(
+                &access_key_id.to_owned(),
+                &self.generation,
+                self.ttl,
+                |ticket| self.load_and_cache(access_key_id, ticket),
+            )
+            .await
+    }
+
+    async fn load_and_cache(
+        &self,
+        access_key_id: &str,
+        ticket: crate::invalidation::LoadTicket,
+    ) -> Result<Option<Arc<Credential>>, KmsError> {
         let cred = self.load(access_key_id).await?;
         if let Ok(mut cache) = self.cache.lock()
             && self.generation.is_current(&ticket)

@@ -14,6 +14,7 @@ use crate::authz::{Access, PolicyCache};
 use crate::clock::Clock;
 use crate::context::CallContext;
 use crate::error::KmsError;
+use crate::flight::Flights;
 use crate::identity::Identities;
 use crate::ops::Operation;
 use crate::state::{self, KeyOp};
@@ -263,7 +264,12 @@ struct KeyCache {
     entries: Mutex<HashMap<KeyId, (Instant, Arc<LoadedKey>)>>,
     generation: crate::invalidation::Generation,
     policies: PolicyInterner,
+    /// Misses of one key load it once.
+    flights: Flights<(Region, KeyId), KeyLoad>,
 }
+
+/// What loading a key answers: the key, `None` when it does not exist, or the store's error.
+type KeyLoad = Result<Option<Arc<LoadedKey>>, KmsError>;
 
 impl KeyCache {
     fn get(&self, region: &Region, key_id: &KeyId) -> Option<Arc<LoadedKey>> {
@@ -368,6 +374,7 @@ impl Kms {
                 entries: Mutex::new(HashMap::new()),
                 generation: Default::default(),
                 policies: PolicyInterner::default(),
+                flights: Flights::default(),
             },
             store,
             root,
@@ -477,7 +484,22 @@ impl Kms {
         if let Some(k) = self.keys.get(region, key_id) {
             return Ok(Some(k));
         }
-        let ticket = self.keys.generation.ticket();
+        let flight = (region.clone(), *key_id);
+        self.keys
+            .flights
+            .load(&flight, &self.keys.generation, self.keys.ttl, |ticket| {
+                self.load_key_from_store(region, key_id, ticket)
+            })
+            .await
+    }
+
+    /// Reads a key with its grants and aliases, unwraps its material and caches it.
+    async fn load_key_from_store(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        ticket: crate::invalidation::LoadTicket,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         let Some(record) = self.store.get_key(region, key_id).await? else {
             return Ok(None);
         };

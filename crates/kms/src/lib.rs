@@ -32,6 +32,7 @@ pub mod aws_managed;
 pub mod clock;
 pub mod context;
 pub mod error;
+mod flight;
 mod grant_token;
 pub mod identity;
 mod import_token;

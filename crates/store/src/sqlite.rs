@@ -107,6 +107,11 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Requests wait for a connection here, as tasks, rather than on its lock in a blocking-pool
+    /// thread each: a burst of reads (100,000 keys loading at start) would otherwise park one
+    /// thread per request — ~150 threads at 64 connections.
+    read_slots: tokio::sync::Semaphore,
+    write_slot: tokio::sync::Semaphore,
     /// The background checkpointer and its thread.
     checkpointer: Option<(Arc<Checkpointer>, std::thread::JoinHandle<()>)>,
 }
@@ -211,6 +216,11 @@ impl std::fmt::Debug for SqliteStore {
             .field("path", &self.db.inner.path)
             .finish()
     }
+}
+
+/// The connection slots are never closed; this maps the error their type still declares.
+fn closed(e: tokio::sync::AcquireError) -> StoreError {
+    StoreError::Internal(e.to_string())
 }
 
 pub(crate) fn internal(e: rusqlite::Error) -> StoreError {
@@ -349,6 +359,8 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                read_slots: tokio::sync::Semaphore::new(READERS),
+                write_slot: tokio::sync::Semaphore::new(1),
                 checkpointer,
             }),
         })
@@ -359,6 +371,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _slot = self.inner.write_slot.acquire().await.map_err(closed)?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write_blocking(f))
             .await
@@ -393,15 +406,28 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _slot = self.inner.read_slots.acquire().await.map_err(closed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len().max(1);
-            let conn = inner
-                .readers
-                .get(i)
-                .ok_or_else(|| StoreError::Internal("no reader connection".into()))?
-                .lock()
-                .map_err(|_| StoreError::Internal("reader lock poisoned".into()))?;
+            // With a slot held, at most READERS - 1 other reads run, so one connection is free;
+            // take it (the round-robin one's lock is waited for only if none is, e.g. poisoned).
+            let n = inner.readers.len().max(1);
+            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
+            let free = (0..n).find_map(|k| {
+                inner
+                    .readers
+                    .get((start + k) % n)
+                    .and_then(|r| r.try_lock().ok())
+            });
+            let conn = match free {
+                Some(conn) => conn,
+                None => inner
+                    .readers
+                    .get(start % n)
+                    .ok_or_else(|| StoreError::Internal("no reader connection".into()))?
+                    .lock()
+                    .map_err(|_| StoreError::Internal("reader lock poisoned".into()))?,
+            };
             f(&conn)
         })
         .await
