@@ -110,8 +110,10 @@ struct Inner {
     /// Requests wait for a connection here, as tasks, rather than on its lock in a blocking-pool
     /// thread each: a burst of reads (100,000 keys loading at start) would otherwise park one
     /// thread per request — ~150 threads at 64 connections.
-    read_slots: tokio::sync::Semaphore,
-    write_slot: tokio::sync::Semaphore,
+    /// A slot is held until the blocking work ends, even if the request that asked for it went
+    /// away meanwhile, so the slots never outnumber the free connections.
+    read_slots: Arc<tokio::sync::Semaphore>,
+    write_slot: Arc<tokio::sync::Semaphore>,
     /// The background checkpointer and its thread.
     checkpointer: Option<(Arc<Checkpointer>, std::thread::JoinHandle<()>)>,
 }
@@ -359,8 +361,8 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
-                read_slots: tokio::sync::Semaphore::new(READERS),
-                write_slot: tokio::sync::Semaphore::new(1),
+                read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+                write_slot: Arc::new(tokio::sync::Semaphore::new(1)),
                 checkpointer,
             }),
         })
@@ -371,11 +373,20 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _slot = self.inner.write_slot.acquire().await.map_err(closed)?;
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f))
+        let slot = self
+            .inner
+            .write_slot
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| StoreError::Internal(e.to_string()))?
+            .map_err(closed)?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            db.write_blocking(f)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
     }
 
     /// [`Db::write`] on the calling thread (for a thread whose job is to wait for the database).
@@ -406,9 +417,16 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _slot = self.inner.read_slots.acquire().await.map_err(closed)?;
+        let slot = self
+            .inner
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             // With a slot held, at most READERS - 1 other reads run, so one connection is free;
             // take it (the round-robin one's lock is waited for only if none is, e.g. poisoned).
             let n = inner.readers.len().max(1);
