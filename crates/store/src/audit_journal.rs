@@ -2,9 +2,10 @@
 //!
 //! A group commit is acknowledged once it is **one frame in `audit.journal`, written and
 //! `fdatasync`ed** — one write into blocks that already exist (after the journal's first lap), so
-//! the sync flushes data and no file-system metadata. A thread then copies the frames' records into `audit.db` (the index
-//! every query reads) in large transactions, each of which also records how far the journal has
-//! been copied. Nothing else is on the commit path: no B-tree inserts, no WAL frames, no
+//! the sync flushes data and no file-system metadata. A thread then copies the frames' records into the index
+//! every query reads in large transactions — their JSON appended to the record files
+//! (`audit_records`), their query columns into `audit.db` — each of which also records how far
+//! the journal has been copied. Nothing else is on the commit path: no B-tree inserts, no WAL frames, no
 //! checkpoints.
 //!
 //! - **Ring.** The journal is a file of `capacity` bytes (grown in steps, zero-filled, on its
@@ -436,6 +437,8 @@ pub struct JournalOptions {
     /// Write with direct I/O where the file system allows it (otherwise through the page cache,
     /// zero-filled in block-sized writes).
     pub direct_io: bool,
+    /// The size at which the index starts a new record file (`audit_records`).
+    pub record_segment_bytes: u64,
 }
 
 impl Default for JournalOptions {
@@ -443,6 +446,7 @@ impl Default for JournalOptions {
         JournalOptions {
             capacity: DEFAULT_CAPACITY,
             direct_io: true,
+            record_segment_bytes: crate::audit_records::DEFAULT_SEGMENT_BYTES,
         }
     }
 }
@@ -474,7 +478,7 @@ impl JournaledAuditLog {
         access: Access,
         options: JournalOptions,
     ) -> Result<JournaledAuditLog, StoreError> {
-        let index = SqliteAuditLog::open(index_path)?;
+        let index = SqliteAuditLog::open_with_segments(index_path, options.record_segment_bytes)?;
         let journal_path = journal_path(index_path);
         let file = OpenOptions::new()
             .read(true)
@@ -487,6 +491,7 @@ impl JournaledAuditLog {
         if !lock(&file, access)? {
             return Self::beside_owner(index, &file);
         }
+        index.recover_records()?;
         let (pos, capacity) = match index.journal_position()? {
             Some((pos, capacity)) => (pos, capacity),
             None => (0, padded(options.capacity.max(MIN_CAPACITY))),

@@ -950,7 +950,9 @@ pub mod audit {
             .sql(
                 "UPDATE audit_records SET seq = seq + 1000 WHERE seq > 10;
                  UPDATE audit_records SET seq = seq - 999 WHERE seq > 1000;
-                 INSERT INTO audit_records SELECT chain, 11, hash, hash, event_time, event_name, account, region, principal_arn,
+                 INSERT INTO audit_records (chain, seq, prev_hash, hash, event_time, event_name, account, region,
+                     principal_arn, username, access_key_id, error_code, read_only, event_id, request_id, resources, json)
+                 SELECT chain, 11, hash, hash, event_time, event_name, account, region, principal_arn,
                      username, access_key_id, error_code, read_only, 'forged', request_id, resources, json FROM audit_records WHERE seq = 10;",
             )
             .await;

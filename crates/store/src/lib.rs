@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit_journal;
+pub mod audit_records;
 pub mod conformance;
 pub mod pg_test;
 pub mod postgres;

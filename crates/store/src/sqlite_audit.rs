@@ -2,6 +2,7 @@
 //! key-store writes and vice versa.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -9,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use tresor_kms::audit_log::{AuditBackend, AuditIndex, AuditQuery, AuditRecord, Signed};
 use tresor_kms::store::StoreError;
 
+use crate::audit_records::{DEFAULT_SEGMENT_BYTES, RecordFiles, records_dir};
 use crate::sqlite::{Checkpoints, Db, internal};
 
 const MIGRATIONS: &[&str] = &[
@@ -76,12 +78,21 @@ const MIGRATIONS: &[&str] = &[
         capacity INTEGER NOT NULL
     );
 "#,
+    // Records copied from the journal keep their JSON in the segment files of `audit.records`
+    // (see `audit_records`): the row points at it (`json` is then empty). `records_end` is how
+    // far those files hold committed records.
+    r#"
+    ALTER TABLE audit_records ADD COLUMN json_at INTEGER;
+    ALTER TABLE audit_records ADD COLUMN json_len INTEGER;
+    ALTER TABLE audit_journal ADD COLUMN records_end INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// SQLite implementation of [`AuditBackend`].
 #[derive(Clone)]
 pub struct SqliteAuditLog {
     db: Db,
+    files: Arc<RecordFiles>,
 }
 
 fn to_i64(n: u64) -> Result<i64, StoreError> {
@@ -99,6 +110,35 @@ fn arr<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
 }
 
 type SignedRow = (String, i64, Vec<u8>, i64, Vec<u8>);
+
+/// The smallest record-file offset a row points at: each chain's first such row (offsets grow
+/// with `seq` in a chain; rows before it keep their JSON inline).
+fn oldest_json_at(c: &Connection) -> Result<Option<u64>, StoreError> {
+    let mut chains = c
+        .prepare_cached("SELECT chain FROM audit_heads")
+        .map_err(internal)?;
+    let chains = chains
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    let mut oldest: Option<u64> = None;
+    for chain in chains {
+        let at: Option<i64> = c
+            .prepare_cached(
+                "SELECT json_at FROM audit_records WHERE chain = ?1 AND json_at IS NOT NULL ORDER BY seq LIMIT 1",
+            )
+            .map_err(internal)?
+            .query_row([chain], |r| r.get(0))
+            .optional()
+            .map_err(internal)?;
+        if let Some(at) = at {
+            let at = to_u64(at)?;
+            oldest = Some(oldest.map_or(at, |o| o.min(at)));
+        }
+    }
+    Ok(oldest)
+}
 
 fn signed_from_row(r: SignedRow) -> Result<Signed, StoreError> {
     Ok(Signed {
@@ -129,7 +169,8 @@ fn read_signed(c: &Connection, table: &str, chain: &str) -> Result<Vec<Signed>, 
 macro_rules! record_columns {
     () => {
         "chain, seq, prev_hash, hash, event_time, event_name, account, region, principal_arn, \
-         username, access_key_id, error_code, read_only, event_id, request_id, resources, json"
+         username, access_key_id, error_code, read_only, event_id, request_id, resources, json, \
+         json_at, json_len"
     };
 }
 
@@ -157,6 +198,8 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditRecordRow, S
                 resources: Vec::new(),
             },
             json: r.get(16)?,
+            json_at: r.get(17)?,
+            json_len: r.get(18)?,
         },
         r.get(15)?,
     ))
@@ -168,7 +211,28 @@ struct AuditRecordRow {
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
     index: AuditIndex,
+    /// Empty when the JSON is in the record files at `json_at`.
     json: String,
+    json_at: Option<i64>,
+    json_len: Option<i64>,
+}
+
+/// Rows into records, reading each JSON kept in the record files (on the calling thread).
+fn finish_all(
+    files: &RecordFiles,
+    rows: Vec<(AuditRecordRow, String)>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    rows.into_iter()
+        .map(|(mut row, resources)| {
+            if row.json.is_empty()
+                && let (Some(at), Some(len)) = (row.json_at, row.json_len)
+            {
+                let len = usize::try_from(len).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                row.json = files.read(to_u64(at)?, len)?;
+            }
+            finish(row, resources)
+        })
+        .collect()
 }
 
 fn finish(row: AuditRecordRow, resources: String) -> Result<AuditRecord, StoreError> {
@@ -197,7 +261,7 @@ pub(crate) fn on_dedicated_thread() -> bool {
 const INSERT_RECORD: &str = concat!(
     "INSERT INTO audit_records (",
     record_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
 );
 
 /// One group commit: the records, the new signed head and (sometimes) a digest, atomically.
@@ -208,20 +272,33 @@ fn insert_batch(
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(internal)?;
-    insert_in(&tx, records, head, digest)?;
+    insert_in(&tx, records, None, head, digest)?;
     tx.commit().map_err(internal)
 }
 
-/// A group commit's rows inside a transaction the caller commits.
+/// A group commit's rows inside a transaction the caller commits. With `json_at` (one offset
+/// per record), the records' JSON is already in the record files there and the rows point at it.
 fn insert_in(
     tx: &rusqlite::Transaction<'_>,
     records: &[AuditRecord],
+    json_at: Option<&[u64]>,
     head: &Signed,
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     {
         let mut ins = tx.prepare_cached(INSERT_RECORD).map_err(internal)?;
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
+            let at = json_at
+                .map(|a| {
+                    a.get(i).copied().ok_or_else(|| {
+                        StoreError::Internal("an audit record without its offset".into())
+                    })
+                })
+                .transpose()?;
+            let (json, at, len) = match at {
+                Some(at) => ("", Some(to_i64(at)?), Some(to_i64(r.json.len() as u64)?)),
+                None => (r.json.as_str(), None, None),
+            };
             let ix = &r.index;
             let resources = serde_json::to_string(&ix.resources)
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -242,7 +319,9 @@ fn insert_in(
                 ix.event_id,
                 ix.request_id,
                 resources,
-                r.json,
+                json,
+                at,
+                len,
             ])
             .map_err(internal)?;
         }
@@ -281,7 +360,16 @@ const AUDIT_PAGE_SIZE: u32 = 16_384;
 
 impl SqliteAuditLog {
     pub fn open(path: &Path) -> Result<SqliteAuditLog, StoreError> {
+        Self::open_with_segments(path, DEFAULT_SEGMENT_BYTES)
+    }
+
+    /// [`Self::open`] with the size at which a new record file starts (see `audit_records`).
+    pub(crate) fn open_with_segments(
+        path: &Path,
+        segment_bytes: u64,
+    ) -> Result<SqliteAuditLog, StoreError> {
         Ok(SqliteAuditLog {
+            files: Arc::new(RecordFiles::open(records_dir(path), segment_bytes)?),
             // The audit log takes the server's steadiest write load, and every call waits for its
             // commit: checkpoints run beside the commits, not inside one.
             db: Db::open(
@@ -293,18 +381,49 @@ impl SqliteAuditLog {
         })
     }
 
-    /// Copies journal batches into the index with the journal position they reach, in one
-    /// durable transaction (on the calling thread).
+    /// Copies journal batches into the index with the journal position they reach (on the
+    /// calling thread): the records' JSON appended to the record files and synced, then one
+    /// durable transaction with the rows that point at it, the journal position and the files'
+    /// new end. Only the journal's owner calls this, after [`Self::recover_records`].
     pub(crate) fn index_blocking(
         &self,
         batches: &[IndexBatch],
         pos: u64,
         capacity: u64,
     ) -> Result<(), StoreError> {
+        // Each record's place relative to where this transaction's JSON starts.
+        let mut len = 0u64;
+        let mut offsets: Vec<Vec<u64>> = batches
+            .iter()
+            .map(|b| {
+                b.records
+                    .iter()
+                    .map(|r| {
+                        let at = len;
+                        len += r.json.len() as u64;
+                        at
+                    })
+                    .collect()
+            })
+            .collect();
+        let (base, end) = match len {
+            0 => (None, None),
+            _ => {
+                let pieces = batches
+                    .iter()
+                    .flat_map(|b| &b.records)
+                    .map(|r| r.json.as_bytes());
+                let base = self.files.append(pieces)?;
+                (Some(base), Some(base + len))
+            }
+        };
         self.db.write_blocking(|c| {
             let tx = c.transaction().map_err(internal)?;
-            for b in batches {
-                insert_in(&tx, &b.records, &b.head, b.digest.as_ref())?;
+            for (b, offs) in batches.iter().zip(&mut offsets) {
+                if let Some(base) = base {
+                    offs.iter_mut().for_each(|o| *o += base);
+                }
+                insert_in(&tx, &b.records, Some(offs), &b.head, b.digest.as_ref())?;
             }
             tx.prepare_cached(
                 "INSERT INTO audit_journal (id, pos, capacity) VALUES (1, ?1, ?2)
@@ -313,8 +432,33 @@ impl SqliteAuditLog {
             .map_err(internal)?
             .execute(params![to_i64(pos)?, to_i64(capacity)?])
             .map_err(internal)?;
+            if let Some(end) = end {
+                tx.prepare_cached("UPDATE audit_journal SET records_end = ?1 WHERE id = 1")
+                    .map_err(internal)?
+                    .execute([to_i64(end)?])
+                    .map_err(internal)?;
+            }
             tx.commit().map_err(internal)
-        })
+        })?;
+        match end {
+            Some(end) => self.files.committed(end),
+            None => Ok(()),
+        }
+    }
+
+    /// The journal's owner, before anything is copied: cuts the record files back to what the
+    /// index's committed rows point at (see `audit_records`).
+    pub(crate) fn recover_records(&self) -> Result<(), StoreError> {
+        let end: Option<i64> = self.db.write_blocking(|c| {
+            c.query_row(
+                "SELECT records_end FROM audit_journal WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(internal)
+        })?;
+        self.files.recover(to_u64(end.unwrap_or(0))?)
     }
 
     /// [`AuditBackend::append`] on the calling thread.
@@ -406,8 +550,8 @@ impl AuditBackend for SqliteAuditLog {
         let chain = chain.to_owned();
         let after = to_i64(after_seq)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .db
+        let files = self.files.clone();
+        self.db
             .read(move |c| {
                 let mut st = c
                     .prepare_cached(&format!(
@@ -415,12 +559,10 @@ impl AuditBackend for SqliteAuditLog {
                     ))
                     .map_err(internal)?;
                 let rows = st.query_map(params![chain, after, limit], record_from_row).map_err(internal)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+                let rows = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
+                finish_all(&files, rows)
             })
-            .await?;
-        rows.into_iter()
-            .map(|(row, res)| finish(row, res))
-            .collect()
+            .await
     }
 
     async fn lookup(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
@@ -478,19 +620,17 @@ impl AuditBackend for SqliteAuditLog {
             " ORDER BY a.event_time DESC, a.chain DESC, a.seq DESC LIMIT ?{}",
             args.len()
         ));
-        let rows = self
-            .db
+        let files = self.files.clone();
+        self.db
             .read(move |c| {
                 let mut st = c.prepare(&sql).map_err(internal)?;
                 let rows = st
                     .query_map(params_from_iter(args.iter()), record_from_row)
                     .map_err(internal)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+                let rows = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
+                finish_all(&files, rows)
             })
-            .await?;
-        rows.into_iter()
-            .map(|(row, res)| finish(row, res))
-            .collect()
+            .await
     }
 
     async fn prune(
@@ -502,6 +642,7 @@ impl AuditBackend for SqliteAuditLog {
         let chain = chain.to_owned();
         let through = to_i64(through_seq)?;
         let anchor = anchor.clone();
+        let files = self.files.clone();
         self.db
             .write(move |c| {
                 let tx = c.transaction().map_err(internal)?;
@@ -517,6 +658,7 @@ impl AuditBackend for SqliteAuditLog {
                 )
                 .map_err(internal)?;
                 tx.commit().map_err(internal)?;
+                files.release_before(oldest_json_at(c)?)?;
                 u64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))
             })
             .await

@@ -19,6 +19,7 @@ use tresor_kms::clock::ManualClock;
 use tresor_kms::types::Timestamp;
 use tresor_store::JournaledAuditLog;
 use tresor_store::audit_journal::{Access, BLOCK, JournalOptions, MIN_CAPACITY, journal_path};
+use tresor_store::audit_records::records_dir;
 use tresor_store::conformance::audit::{AuditHarness, Callers, T0, Tamper, event, write};
 
 /// Fresh journaled logs in temp dirs kept for the harness's life, with a small ring (so the
@@ -37,12 +38,57 @@ struct IndexTamper {
 
 #[async_trait]
 impl Tamper for IndexTamper {
+    /// The suite's statements edit each record's `json` column: the records' JSON is first put
+    /// back into the rows (a row's own JSON is read before its record file's), so an edit to it
+    /// is an edit to the record. `a_modified_record_file_is_detected` edits the files themselves.
     async fn sql(&self, statements: &str) {
         self.log.chains().await.unwrap();
         let c = rusqlite::Connection::open(&self.path).unwrap();
+        let pointed: Vec<(i64, i64, i64)> = c
+            .prepare("SELECT rowid, json_at, json_len FROM audit_records WHERE json = '' AND json_at IS NOT NULL")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (rowid, at, len) in pointed {
+            let json = record_file_bytes(&self.path, at as u64, len as usize);
+            c.execute(
+                "UPDATE audit_records SET json = ?1 WHERE rowid = ?2",
+                rusqlite::params![String::from_utf8(json).unwrap(), rowid],
+            )
+            .unwrap();
+        }
         c.execute_batch(statements).unwrap();
     }
 }
+
+/// The record files' segments (start offset, path), in order.
+fn segments(index: &Path) -> Vec<(u64, PathBuf)> {
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(records_dir(index))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `len` bytes at absolute offset `at` of the record files.
+fn record_file_bytes(index: &Path, at: u64, len: usize) -> Vec<u8> {
+    let (start, path) = segments(index)
+        .into_iter()
+        .rev()
+        .find(|(s, _)| *s <= at)
+        .unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    bytes[(at - start) as usize..(at - start) as usize + len].to_vec()
+}
+
+/// Small record files, so the suite's logs span many and pruning deletes some.
+const SMALL_SEGMENTS: u64 = 8 << 10;
 
 #[async_trait]
 impl AuditHarness for Journaled {
@@ -51,6 +97,7 @@ impl AuditHarness for Journaled {
         let path = dir.path().join("audit.db");
         let options = JournalOptions {
             capacity: MIN_CAPACITY,
+            record_segment_bytes: SMALL_SEGMENTS,
             ..JournalOptions::default()
         };
         let log = Arc::new(
@@ -156,6 +203,7 @@ impl Fixture {
             JournalOptions {
                 capacity,
                 direct_io: self.direct_io,
+                record_segment_bytes: SMALL_SEGMENTS,
             },
         )
         .unwrap();
@@ -508,4 +556,115 @@ async fn the_writer_waits_for_the_index_instead_of_overwriting_it() {
     assert_eq!(done.load(Ordering::SeqCst), total);
     close(log);
     assert_eq!(f.verified(MIN_CAPACITY).await, (total + 1, Some(total + 1)));
+}
+
+/// The records' JSON lives in the record files: an edit there is a modified record to `verify`,
+/// as an edit of the row is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modified_record_file_is_detected() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=20, Callers::InOrder).await;
+    let log = f.open(MIN_CAPACITY);
+    let seven = log.records("main", 6, 1).await.unwrap().remove(0);
+    assert!(seven.json.contains("\"n\":7"), "{}", seven.json);
+    close(log);
+    let mut edited = 0;
+    for (_, path) in segments(&f.index) {
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(i) = bytes.windows(5).position(|w| w == b"\"n\":7") {
+            bytes[i + 4] = b'8';
+            std::fs::write(&path, &bytes).unwrap();
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1, "record 7 is in one segment");
+    let log = f.open(MIN_CAPACITY);
+    let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+    assert!(!report.ok);
+    let problems: Vec<String> = report.chains.into_iter().flat_map(|c| c.problems).collect();
+    assert!(
+        problems.iter().any(|m| m.contains("record 7 was modified")),
+        "{problems:?}"
+    );
+    close(log);
+}
+
+/// Bytes past what the index's committed rows point at (a transaction that wrote its records'
+/// JSON and died before its commit) are cut off by the next owner, a segment started by such a
+/// transaction is removed, and the log goes on where the committed records end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_bytes_past_the_committed_end_are_cut_off() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=30, Callers::InOrder).await;
+    let before = segments(&f.index);
+    assert!(before.len() > 1, "the records span several segments");
+    let (last_start, last) = before.last().unwrap().clone();
+    let last_len = std::fs::metadata(&last).unwrap().len();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"uncommitted\":true}").unwrap();
+    drop(file);
+    let stray = records_dir(&f.index).join(format!("{:020}", last_start + last_len + 100));
+    std::fs::write(&stray, b"{\"uncommitted\":true}").unwrap();
+    let log = f.open(MIN_CAPACITY);
+    assert!(!stray.exists(), "a segment past the end is removed");
+    assert_eq!(std::fs::metadata(&last).unwrap().len(), last_len);
+    close(log);
+    f.write(MIN_CAPACITY, 31..=40, Callers::InOrder).await;
+    assert_eq!(f.verified(MIN_CAPACITY).await, (40, Some(40)));
+    let text: Vec<u8> = segments(&f.index)
+        .into_iter()
+        .flat_map(|(_, p)| std::fs::read(p).unwrap())
+        .collect();
+    assert!(
+        !text.windows(12).any(|w| w == b"uncommitted\""),
+        "the cut-off bytes are gone"
+    );
+}
+
+/// Pruning deletes the record files that hold only pruned records, never one a kept record is
+/// in, nor the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_deletes_the_segments_of_pruned_records_only() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=60, Callers::InOrder).await;
+    let before = segments(&f.index);
+    assert!(before.len() >= 4, "{before:?}");
+    let log = f.open(MIN_CAPACITY);
+    // Records 1..=40 are older than t0+41.
+    let removed = tresor_kms::audit_log::prune(&*log, &f.signer, "main", (T0 + 41) * 1000, 0)
+        .await
+        .unwrap();
+    assert_eq!(removed, 40);
+    let after = segments(&f.index);
+    assert!(after.len() < before.len(), "{before:?} -> {after:?}");
+    let kept: Vec<u64> = log
+        .records("main", 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(kept, (41..=60).collect::<Vec<u64>>());
+    close(log);
+    let log = f.open(MIN_CAPACITY);
+    let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.chains[0].first_seq, Some(41));
+    close(log);
+    // Pruning everything keeps the last segment (its owner writes on in it).
+    let log = f.open(MIN_CAPACITY);
+    let removed = tresor_kms::audit_log::prune(&*log, &f.signer, "main", (T0 + 1000) * 1000, 0)
+        .await
+        .unwrap();
+    assert_eq!(removed, 20);
+    assert_eq!(segments(&f.index).len(), 1);
+    close(log);
+    f.write(MIN_CAPACITY, 61..=62, Callers::InOrder).await;
+    let log = f.open(MIN_CAPACITY);
+    assert_eq!(log.records("main", 0, 100).await.unwrap().len(), 2);
+    assert!(verify(&*log, &f.signer.public_key()).await.unwrap().ok);
+    close(log);
 }

@@ -406,21 +406,53 @@ async fn verify_passes_then_detects_tampering_via_the_cli() {
     let (ok, out, _) = tresor(&["audit", "verify", "--public-key", pk.trim()], &data);
     assert!(ok, "{out}");
 
-    let c = edit_database(
-        &data.join("audit.db"),
-        "UPDATE audit_records SET json = replace(json, 'CreateKey', 'DeleteKey') WHERE seq = 3",
-    );
-    assert!(c);
+    // Record 3's JSON is in the record files (`audit.records`), where its row points.
+    let (at, len): (i64, i64) = rusqlite::Connection::open(data.join("audit.db"))
+        .unwrap()
+        .query_row(
+            "SELECT json_at, json_len FROM audit_records WHERE seq = 3 AND json = ''",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(edit_record_files(
+        &data,
+        at as u64,
+        len as u64,
+        b"CreateKey",
+        b"DeleteKey"
+    ));
     let (ok, out, _) = tresor(&["audit", "verify", "--public-key", pk.trim()], &data);
     assert!(!ok, "tampering must fail verification: {out}");
     assert!(out.contains("record 3 was modified"), "{out}");
 }
 
-/// Edits a database file directly, as an attacker with file access would.
-fn edit_database(db: &Path, sql: &str) -> bool {
-    rusqlite::Connection::open(db)
-        .and_then(|c| c.execute_batch(sql))
-        .is_ok()
+/// Replaces `from` with `to` (as long) in the record-file bytes `at..at + len`, as an attacker
+/// with file access would: whether it was there.
+fn edit_record_files(data: &Path, at: u64, len: u64, from: &[u8], to: &[u8]) -> bool {
+    let dir = data.join("audit.records");
+    let mut segments: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
+        })
+        .collect();
+    segments.sort();
+    let Some((start, path)) = segments.into_iter().rev().find(|(s, _)| *s <= at) else {
+        return false;
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let range = (at - start) as usize..(at - start + len) as usize;
+    let Some(i) = bytes[range.clone()]
+        .windows(from.len())
+        .position(|w| w == from)
+    else {
+        return false;
+    };
+    bytes[range.start + i..range.start + i + to.len()].copy_from_slice(to);
+    std::fs::write(&path, bytes).unwrap();
+    true
 }
 
 #[tokio::test]

@@ -1,0 +1,325 @@
+//! Where the embedded audit index keeps its records' JSON: append-only segment files
+//! (`audit.records/<start offset>`), which the `audit.db` rows point into (offset and length).
+//!
+//! The journal's indexer used to copy every record's ~1.5 KB of JSON into a SQLite row: written
+//! once into the WAL and again by the checkpoint, with B-tree work on every page. Here the JSON
+//! is appended once, sequentially, through the page cache, and the row keeps only its query
+//! columns and `(json_at, json_len)`.
+//!
+//! - **Offsets** are absolute and only grow. A segment is named by the offset of its first byte
+//!   (20 decimal digits) and holds the bytes up to the next segment's start; a new segment starts
+//!   once the current one has reached its size, at a batch boundary.
+//! - **Durability.** The indexer writes a transaction's JSON, syncs the segment (and the
+//!   directory when it made a segment), and only then commits the rows that point into it,
+//!   together with the new end (`audit_journal.records_end`). A crash in between leaves bytes
+//!   past the recorded end, which the next owner cuts off ([`RecordFiles::recover`]) before the
+//!   journal replays the same batches.
+//! - **Tampering** with a segment changes a record's JSON, which its hash covers: `tresor audit
+//!   verify` reports it as it reports an edited row.
+//! - **Retention.** Pruning deletes the rows, then every segment that lies wholly before the
+//!   oldest record still kept. The last segment is never deleted (its owner writes it).
+//! - Rows written before this existed (and batches too large for the journal, which go to the
+//!   index directly) keep their JSON in the row; a row with non-empty `json` is read from there.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tresor_kms::store::StoreError;
+
+/// The size at which a new segment starts (a batch may take a segment past it).
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// The largest write the appender gathers (a larger record is written alone).
+const CHUNK: usize = 256 << 10;
+/// Read handles kept open at most (a verify or an export walks the segments in order).
+const OPEN_READERS: usize = 16;
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Internal(format!("audit records {what} {}: {e}", path.display()))
+}
+
+/// `audit.db` → `audit.records` (a directory) beside it.
+pub fn records_dir(index_path: &Path) -> PathBuf {
+    index_path.with_extension("records")
+}
+
+/// The segment files of one audit index.
+pub(crate) struct RecordFiles {
+    dir: PathBuf,
+    segment_bytes: u64,
+    /// Segment starts known to this process, with a read handle once one was needed.
+    readers: Mutex<BTreeMap<u64, Option<Arc<File>>>>,
+    writer: Mutex<Writer>,
+}
+
+#[derive(Default)]
+struct Writer {
+    /// Where the next bytes go (the committed end once [`RecordFiles::recover`] ran).
+    end: u64,
+    /// The segment being written: its start and a write handle.
+    current: Option<(u64, File)>,
+    /// Set by [`RecordFiles::recover`]: only the journal's owner writes.
+    recovered: bool,
+    /// Gathers the pieces of one write.
+    buf: Vec<u8>,
+}
+
+fn segment_name(start: u64) -> String {
+    format!("{start:020}")
+}
+
+fn list(dir: &Path) -> Result<Vec<u64>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("list", dir, e)),
+    };
+    let mut starts = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io("list", dir, e))?;
+        let name = entry.file_name();
+        // Anything else in the directory is not ours to read.
+        if let Some(start) = name
+            .to_str()
+            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            starts.push(start);
+        }
+    }
+    starts.sort_unstable();
+    Ok(starts)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("sync", dir, e))
+}
+
+impl RecordFiles {
+    pub(crate) fn open(dir: PathBuf, segment_bytes: u64) -> Result<RecordFiles, StoreError> {
+        let readers = list(&dir)?.into_iter().map(|s| (s, None)).collect();
+        Ok(RecordFiles {
+            dir,
+            segment_bytes: segment_bytes.max(1),
+            readers: Mutex::new(readers),
+            writer: Mutex::new(Writer::default()),
+        })
+    }
+
+    fn path(&self, start: u64) -> PathBuf {
+        self.dir.join(segment_name(start))
+    }
+
+    /// The owner's start: cuts off everything past `end` (bytes of a transaction that never
+    /// committed) and resumes writing there.
+    pub(crate) fn recover(&self, end: u64) -> Result<(), StoreError> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        let mut readers = self.readers.lock().map_err(|_| poisoned())?;
+        let starts = list(&self.dir)?;
+        let mut current = None;
+        let mut removed = false;
+        for &start in &starts {
+            if start >= end {
+                // Made by a transaction that never committed.
+                let path = self.path(start);
+                std::fs::remove_file(&path).map_err(|e| io("remove", &path, e))?;
+                readers.remove(&start);
+                removed = true;
+            } else {
+                current = Some(start);
+            }
+        }
+        w.current = match current {
+            Some(start) => {
+                let path = self.path(start);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io("open", &path, e))?;
+                let keep = end - start;
+                let len = file.metadata().map_err(|e| io("size", &path, e))?.len();
+                if len < keep {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit records segment {} holds {len} bytes; the index refers to {keep}",
+                        path.display()
+                    )));
+                }
+                if len > keep {
+                    file.set_len(keep).map_err(|e| io("truncate", &path, e))?;
+                    file.sync_all().map_err(|e| io("sync", &path, e))?;
+                }
+                Some((start, file))
+            }
+            None => None,
+        };
+        if removed {
+            sync_dir(&self.dir)?;
+        }
+        w.end = end;
+        w.recovered = true;
+        Ok(())
+    }
+
+    /// Appends `pieces` at the end, one after another, and makes them durable; returns the
+    /// offset of the first. The end moves only with [`Self::committed`], so a failed
+    /// transaction's bytes are overwritten by the next.
+    pub(crate) fn append<'a>(
+        &self,
+        pieces: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<u64, StoreError> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if !w.recovered {
+            return Err(StoreError::Internal(
+                "the audit record files are written only by the journal's owner".into(),
+            ));
+        }
+        let at = w.end;
+        let roll = match &w.current {
+            Some((start, _)) => at - start >= self.segment_bytes,
+            None => true,
+        };
+        if roll {
+            std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
+            let path = self.path(at);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| io("create", &path, e))?;
+            sync_dir(&self.dir)?;
+            self.readers
+                .lock()
+                .map_err(|_| poisoned())?
+                .insert(at, None);
+            w.current = Some((at, file));
+        }
+        let Writer { current, buf, .. } = &mut *w;
+        let Some((start, file)) = current else {
+            return Err(StoreError::Internal("no audit records segment".into()));
+        };
+        let path = self.path(*start);
+        // Gathered into writes of up to CHUNK bytes in one reused buffer (a transaction can
+        // hold megabytes of records; copying it whole would be memory held for nothing).
+        let mut cursor = at - *start;
+        let flush = |buf: &mut Vec<u8>, cursor: &mut u64| -> Result<(), StoreError> {
+            file.write_all_at(buf, *cursor)
+                .map_err(|e| io("write", &path, e))?;
+            *cursor += buf.len() as u64;
+            buf.clear();
+            Ok(())
+        };
+        buf.clear();
+        for piece in pieces {
+            if !buf.is_empty() && buf.len() + piece.len() > CHUNK {
+                flush(buf, &mut cursor)?;
+            }
+            buf.extend_from_slice(piece);
+        }
+        if !buf.is_empty() {
+            flush(buf, &mut cursor)?;
+        }
+        buf.shrink_to(CHUNK);
+        file.sync_data().map_err(|e| io("sync", &path, e))?;
+        Ok(at)
+    }
+
+    /// The transaction that points at `end`'s bytes committed.
+    pub(crate) fn committed(&self, end: u64) -> Result<(), StoreError> {
+        self.writer.lock().map_err(|_| poisoned())?.end = end;
+        Ok(())
+    }
+
+    /// A record's JSON.
+    pub(crate) fn read(&self, at: u64, len: usize) -> Result<String, StoreError> {
+        let mut buf = vec![0u8; len];
+        let mut refreshed = false;
+        loop {
+            let (start, file) = self.reader(at, refreshed)?;
+            match file.read_exact_at(&mut buf, at - start) {
+                Ok(()) => break,
+                // A segment this process has not seen yet (another process writes them).
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof && !refreshed => refreshed = true,
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit record at {at} ({len} bytes) is missing from its segment"
+                    )));
+                }
+                Err(e) => return Err(io("read", &self.path(start), e)),
+            }
+        }
+        String::from_utf8(buf)
+            .map_err(|_| StoreError::Corrupt(format!("audit record at {at} is not UTF-8 text")))
+    }
+
+    /// The segment holding `at` and a read handle to it.
+    fn reader(&self, at: u64, refresh: bool) -> Result<(u64, Arc<File>), StoreError> {
+        let mut readers = self.readers.lock().map_err(|_| poisoned())?;
+        let known = readers.range(..=at).next_back().map(|(s, _)| *s);
+        if refresh || known.is_none() {
+            for start in list(&self.dir)? {
+                readers.entry(start).or_insert(None);
+            }
+        }
+        let Some((&start, slot)) = readers.range_mut(..=at).next_back() else {
+            return Err(StoreError::Corrupt(format!(
+                "no audit records segment holds offset {at}"
+            )));
+        };
+        if let Some(file) = slot {
+            return Ok((start, file.clone()));
+        }
+        let path = self.path(start);
+        let file = Arc::new(File::open(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => StoreError::Corrupt(format!(
+                "audit records segment {} is missing",
+                path.display()
+            )),
+            _ => io("open", &path, e),
+        })?);
+        *slot = Some(file.clone());
+        if readers.values().filter(|f| f.is_some()).count() > OPEN_READERS {
+            for (s, f) in readers.iter_mut() {
+                if *s != start {
+                    *f = None;
+                }
+            }
+        }
+        Ok((start, file))
+    }
+
+    /// Deletes every segment that ends at or before `oldest_kept` (the smallest offset a kept row
+    /// points at; `None`: no row points into a segment). The last segment stays.
+    pub(crate) fn release_before(&self, oldest_kept: Option<u64>) -> Result<usize, StoreError> {
+        let starts = list(&self.dir)?;
+        let mut removed = 0;
+        for pair in starts.windows(2) {
+            let (start, next) = (pair[0], pair[1]);
+            if oldest_kept.is_some_and(|k| next > k) {
+                break;
+            }
+            let path = self.path(start);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(io("remove", &path, e)),
+            }
+            self.readers.lock().map_err(|_| poisoned())?.remove(&start);
+        }
+        if removed > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Internal("audit records lock poisoned".into())
+}
