@@ -94,6 +94,16 @@ fn list(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(starts)
 }
 
+/// The record files of the audit index at `index_path`: each segment's first offset and path, in
+/// order (for tools and tests that read or check them).
+pub fn segments(index_path: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let dir = records_dir(index_path);
+    Ok(list(&dir)?
+        .into_iter()
+        .map(|start| (start, dir.join(segment_name(start))))
+        .collect())
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -65,15 +65,7 @@ impl Tamper for IndexTamper {
 
 /// The record files' segments (start offset, path), in order.
 fn segments(index: &Path) -> Vec<(u64, PathBuf)> {
-    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(records_dir(index))
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
-        })
-        .collect();
-    v.sort();
-    v
+    tresor_store::audit_records::segments(index).unwrap()
 }
 
 /// `len` bytes at absolute offset `at` of the record files.

@@ -430,15 +430,7 @@ async fn verify_passes_then_detects_tampering_via_the_cli() {
 /// Replaces `from` with `to` (as long) in the record-file bytes `at..at + len`, as an attacker
 /// with file access would: whether it was there.
 fn edit_record_files(data: &Path, at: u64, len: u64, from: &[u8], to: &[u8]) -> bool {
-    let dir = data.join("audit.records");
-    let mut segments: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
-        })
-        .collect();
-    segments.sort();
+    let segments = tresor_store::audit_records::segments(&data.join("audit.db")).unwrap();
     let Some((start, path)) = segments.into_iter().rev().find(|(s, _)| *s <= at) else {
         return false;
     };
