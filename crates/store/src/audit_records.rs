@@ -129,11 +129,18 @@ impl RecordFiles {
     /// committed) and resumes writing there.
     pub(crate) fn recover(&self, end: u64) -> Result<(), StoreError> {
         let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        self.cut_back(&mut w, end)?;
+        w.recovered = true;
+        Ok(())
+    }
+
+    /// Removes every byte at or past `end` (segments that start there, the tail of the one that
+    /// holds it) and makes that segment the one written next.
+    fn cut_back(&self, w: &mut Writer, end: u64) -> Result<(), StoreError> {
         let mut readers = self.readers.lock().map_err(|_| poisoned())?;
-        let starts = list(&self.dir)?;
         let mut current = None;
         let mut removed = false;
-        for &start in &starts {
+        for start in list(&self.dir)? {
             if start >= end {
                 // Made by a transaction that never committed.
                 let path = self.path(start);
@@ -172,13 +179,14 @@ impl RecordFiles {
             sync_dir(&self.dir)?;
         }
         w.end = end;
-        w.recovered = true;
         Ok(())
     }
 
     /// Appends `pieces` at the end, one after another, and makes them durable; returns the
-    /// offset of the first. The end moves only with [`Self::committed`], so a failed
-    /// transaction's bytes are overwritten by the next.
+    /// offset of the first. A new segment starts before a piece once the current one has
+    /// reached its size (so segments are about that size whatever a transaction holds). The end
+    /// moves only with [`Self::committed`], so a failed transaction's bytes are overwritten by
+    /// the next.
     pub(crate) fn append<'a>(
         &self,
         pieces: impl Iterator<Item = &'a [u8]>,
@@ -190,55 +198,86 @@ impl RecordFiles {
             ));
         }
         let at = w.end;
-        let roll = match &w.current {
-            Some((start, _)) => at - start >= self.segment_bytes,
-            None => true,
-        };
-        if roll {
-            std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
-            let path = self.path(at);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(|e| io("create", &path, e))?;
-            sync_dir(&self.dir)?;
-            self.readers
-                .lock()
-                .map_err(|_| poisoned())?
-                .insert(at, None);
-            w.current = Some((at, file));
+        if w.current.as_ref().is_some_and(|(start, _)| *start > at) {
+            // A failed transaction started a segment past the committed end.
+            self.cut_back(&mut w, at)?;
         }
-        let Writer { current, buf, .. } = &mut *w;
-        let Some((start, file)) = current else {
-            return Err(StoreError::Internal("no audit records segment".into()));
-        };
-        let path = self.path(*start);
+        self.append_pieces(&mut w, at, pieces)?;
+        Ok(at)
+    }
+
+    fn append_pieces<'a>(
+        &self,
+        w: &mut Writer,
+        at: u64,
+        pieces: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<(), StoreError> {
         // Gathered into writes of up to CHUNK bytes in one reused buffer (a transaction can
         // hold megabytes of records; copying it whole would be memory held for nothing).
-        let mut cursor = at - *start;
-        let flush = |buf: &mut Vec<u8>, cursor: &mut u64| -> Result<(), StoreError> {
-            file.write_all_at(buf, *cursor)
-                .map_err(|e| io("write", &path, e))?;
-            *cursor += buf.len() as u64;
-            buf.clear();
-            Ok(())
-        };
+        let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
+        // Where `buf`'s first byte goes.
+        let mut buf_at = at;
         for piece in pieces {
-            if !buf.is_empty() && buf.len() + piece.len() > CHUNK {
-                flush(buf, &mut cursor)?;
+            let pos = buf_at + buf.len() as u64;
+            let roll = match &w.current {
+                Some((start, _)) => pos - start >= self.segment_bytes,
+                None => true,
+            };
+            if roll {
+                self.flush(w, &mut buf, &mut buf_at)?;
+                if let Some((start, file)) = &w.current {
+                    file.sync_data()
+                        .map_err(|e| io("sync", &self.path(*start), e))?;
+                }
+                w.current = Some(self.create(pos)?);
+            } else if !buf.is_empty() && buf.len() + piece.len() > CHUNK {
+                self.flush(w, &mut buf, &mut buf_at)?;
             }
             buf.extend_from_slice(piece);
         }
-        if !buf.is_empty() {
-            flush(buf, &mut cursor)?;
-        }
+        self.flush(w, &mut buf, &mut buf_at)?;
         buf.shrink_to(CHUNK);
-        file.sync_data().map_err(|e| io("sync", &path, e))?;
-        Ok(at)
+        w.buf = buf;
+        if let Some((start, file)) = &w.current {
+            file.sync_data()
+                .map_err(|e| io("sync", &self.path(*start), e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `buf_at` into the current segment.
+    fn flush(&self, w: &Writer, buf: &mut Vec<u8>, buf_at: &mut u64) -> Result<(), StoreError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let Some((start, file)) = &w.current else {
+            return Err(StoreError::Internal("no audit records segment".into()));
+        };
+        file.write_all_at(buf, *buf_at - start)
+            .map_err(|e| io("write", &self.path(*start), e))?;
+        *buf_at += buf.len() as u64;
+        buf.clear();
+        Ok(())
+    }
+
+    /// A new, empty segment starting at `start`, durably in the directory.
+    fn create(&self, start: u64) -> Result<(u64, File), StoreError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
+        let path = self.path(start);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| io("create", &path, e))?;
+        sync_dir(&self.dir)?;
+        self.readers
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(start, None);
+        Ok((start, file))
     }
 
     /// The transaction that points at `end`'s bytes committed.

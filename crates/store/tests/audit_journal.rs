@@ -660,3 +660,120 @@ async fn pruning_deletes_the_segments_of_pruned_records_only() {
     assert!(verify(&*log, &f.signer.public_key()).await.unwrap().ok);
     close(log);
 }
+
+/// A log written before the record files existed (each record's JSON in its row) goes on in
+/// record files: both kinds read and verify as one chain, and pruning past the old rows deletes
+/// only segments that hold nothing kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_with_their_json_and_rows_in_record_files_make_one_chain() {
+    let f = Fixture::new();
+    let old = Arc::new(tresor_store::SqliteAuditLog::open(&f.index).unwrap());
+    write(
+        old.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+        "main",
+        1..=10,
+        100,
+        Callers::InOrder,
+    )
+    .await;
+    drop(old);
+    assert!(segments(&f.index).is_empty());
+    f.write(MIN_CAPACITY, 11..=40, Callers::InOrder).await;
+    let inline: i64 = rusqlite::Connection::open(&f.index)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_records WHERE json <> '' AND json_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(inline, 10, "the first ten keep their JSON in the row");
+    assert!(segments(&f.index).len() > 1);
+    assert_eq!(f.verified(MIN_CAPACITY).await, (40, Some(40)));
+    let log = f.open(MIN_CAPACITY);
+    // Pruning only rows with their own JSON keeps every segment.
+    let before = segments(&f.index);
+    let removed = tresor_kms::audit_log::prune(&*log, &f.signer, "main", (T0 + 6) * 1000, 0)
+        .await
+        .unwrap();
+    assert_eq!(removed, 5);
+    assert_eq!(segments(&f.index), before);
+    let removed = tresor_kms::audit_log::prune(&*log, &f.signer, "main", (T0 + 26) * 1000, 0)
+        .await
+        .unwrap();
+    assert_eq!(removed, 20);
+    assert!(segments(&f.index).len() < before.len());
+    let kept = log.records("main", 0, 100).await.unwrap();
+    assert_eq!(kept.len(), 15);
+    assert!(
+        kept.iter()
+            .all(|r| r.json.contains("\"eventName\":\"Decrypt\""))
+    );
+    let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    close(log);
+}
+
+/// An index transaction that fails after its records' JSON went into the record files (here a
+/// trigger refuses the rows) is retried: the retry writes the same records over the same bytes
+/// (dropping a segment the failed attempt started), and once the index takes the rows the log
+/// holds every acknowledged record once and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
+    let committed: u64 = segments(&f.index)
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    c.execute_batch(
+        "CREATE TABLE fail (x);
+         INSERT INTO fail VALUES (1);
+         CREATE TRIGGER fail_inserts BEFORE INSERT ON audit_records WHEN EXISTS (SELECT 1 FROM fail)
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    let log = f.open(MIN_CAPACITY);
+    // Acknowledged from the journal while every copy into the index fails: ~7 KB of JSON after
+    // ~3.5 KB, so each attempt starts a segment past the committed end (segments of 8 KiB).
+    write(
+        log.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+        "main",
+        6..=15,
+        100,
+        Callers::InOrder,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let written: u64 = segments(&f.index)
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        written > committed && segments(&f.index).last().unwrap().0 > committed,
+        "the failed attempts wrote their records and started a segment ({committed} -> {written} bytes)"
+    );
+    c.execute_batch("DELETE FROM fail").unwrap();
+    log.chains().await.unwrap();
+    let total: u64 = segments(&f.index)
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let json: u64 = log
+        .records("main", 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.json.len() as u64)
+        .sum();
+    assert_eq!(total, json, "each record's JSON once in the record files");
+    close(log);
+    c.execute_batch("DROP TRIGGER fail_inserts").unwrap();
+    drop(c);
+    assert_eq!(f.verified(MIN_CAPACITY).await, (15, Some(15)));
+}
