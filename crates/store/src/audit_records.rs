@@ -8,12 +8,13 @@
 //!
 //! - **Offsets** are absolute and only grow. A segment is named by the offset of its first byte
 //!   (20 decimal digits) and holds the bytes up to the next segment's start; a new segment starts
-//!   once the current one has reached its size, at a batch boundary.
+//!   once the current one has reached its size, between two records (a record is never split).
 //! - **Durability.** The indexer writes a transaction's JSON, syncs the segment (and the
 //!   directory when it made a segment), and only then commits the rows that point into it,
 //!   together with the new end (`audit_journal.records_end`). A crash in between leaves bytes
 //!   past the recorded end, which the next owner cuts off ([`RecordFiles::recover`]) before the
-//!   journal replays the same batches.
+//!   journal replays the same batches. A transaction that fails is retried over the same
+//!   bytes (a segment its failed attempt started is removed first).
 //! - **Tampering** with a segment changes a record's JSON, which its hash covers: `tresor audit
 //!   verify` reports it as it reports an edited row.
 //! - **Retention.** Pruning deletes the rows, then every segment that lies wholly before the
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use tresor_kms::store::StoreError;
 
-/// The size at which a new segment starts (a batch may take a segment past it).
+/// The size at which a new segment starts (the record that crosses it ends the segment).
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// The largest write the appender gathers (a larger record is written alone).
 const CHUNK: usize = 256 << 10;
