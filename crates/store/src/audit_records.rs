@@ -287,24 +287,30 @@ impl RecordFiles {
         Ok(())
     }
 
-    /// A record's JSON.
+    /// A record's JSON. `at` and `len` come from the index, which someone may have edited: the
+    /// bytes must lie inside the segment before any memory is set aside for them.
     pub(crate) fn read(&self, at: u64, len: usize) -> Result<String, StoreError> {
-        let mut buf = vec![0u8; len];
         let mut refreshed = false;
-        loop {
+        let (start, file) = loop {
             let (start, file) = self.reader(at, refreshed)?;
-            match file.read_exact_at(&mut buf, at - start) {
-                Ok(()) => break,
-                // A segment this process has not seen yet (another process writes them).
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof && !refreshed => refreshed = true,
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Err(StoreError::Corrupt(format!(
-                        "audit record at {at} ({len} bytes) is missing from its segment"
-                    )));
-                }
-                Err(e) => return Err(io("read", &self.path(start), e)),
+            let size = file
+                .metadata()
+                .map_err(|e| io("size", &self.path(start), e))?
+                .len();
+            if (at - start).saturating_add(len as u64) <= size {
+                break (start, file);
             }
-        }
+            if refreshed {
+                return Err(StoreError::Corrupt(format!(
+                    "audit record at {at} ({len} bytes) is missing from its segment"
+                )));
+            }
+            // A segment this process has not seen yet (another process writes them).
+            refreshed = true;
+        };
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, at - start)
+            .map_err(|e| io("read", &self.path(start), e))?;
         String::from_utf8(buf)
             .map_err(|_| StoreError::Corrupt(format!("audit record at {at} is not UTF-8 text")))
     }

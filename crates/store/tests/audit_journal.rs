@@ -777,3 +777,21 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     drop(c);
     assert_eq!(f.verified(MIN_CAPACITY).await, (15, Some(15)));
 }
+
+/// A row whose pointer was edited to lie past its segment (or to claim a huge length) is a
+/// corrupt record to `verify` and to reads, not a crash or a huge allocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_record_pointer_is_reported_not_followed() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    c.execute_batch("UPDATE audit_records SET json_len = 1 << 40 WHERE seq = 3")
+        .unwrap();
+    drop(c);
+    let log = f.open(MIN_CAPACITY);
+    let e = log.records("main", 0, 10).await.unwrap_err();
+    assert!(e.to_string().contains("missing from its segment"), "{e}");
+    let e = verify(&*log, &f.signer.public_key()).await.unwrap_err();
+    assert!(e.to_string().contains("missing from its segment"), "{e}");
+    close(log);
+}
