@@ -213,8 +213,19 @@ impl Fixture {
     /// index current).
     async fn write(&self, capacity: u64, range: std::ops::RangeInclusive<u64>, callers: Callers) {
         let log = self.open(capacity);
+        self.write_into(log.clone(), range, callers).await;
+        close(log);
+    }
+
+    /// Writes records `range` into `log` (left open).
+    async fn write_into(
+        &self,
+        log: Arc<dyn AuditBackend>,
+        range: std::ops::RangeInclusive<u64>,
+        callers: Callers,
+    ) {
         write(
-            log.clone(),
+            log,
             self.signer.clone(),
             self.clock.clone(),
             "main",
@@ -223,7 +234,6 @@ impl Fixture {
             callers,
         )
         .await;
-        close(log);
     }
 
     /// Copies of the index's files (database, WAL), to put back later: the index as it was.
@@ -668,16 +678,7 @@ async fn pruning_deletes_the_segments_of_pruned_records_only() {
 async fn rows_with_their_json_and_rows_in_record_files_make_one_chain() {
     let f = Fixture::new();
     let old = Arc::new(tresor_store::SqliteAuditLog::open(&f.index).unwrap());
-    write(
-        old.clone(),
-        f.signer.clone(),
-        f.clock.clone(),
-        "main",
-        1..=10,
-        100,
-        Callers::InOrder,
-    )
-    .await;
+    f.write_into(old.clone(), 1..=10, Callers::InOrder).await;
     drop(old);
     assert!(segments(&f.index).is_empty());
     f.write(MIN_CAPACITY, 11..=40, Callers::InOrder).await;
@@ -739,16 +740,7 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     let log = f.open(MIN_CAPACITY);
     // Acknowledged from the journal while every copy into the index fails: ~7 KB of JSON after
     // ~3.5 KB, so each attempt starts a segment past the committed end (segments of 8 KiB).
-    write(
-        log.clone(),
-        f.signer.clone(),
-        f.clock.clone(),
-        "main",
-        6..=15,
-        100,
-        Callers::InOrder,
-    )
-    .await;
+    f.write_into(log.clone(), 6..=15, Callers::InOrder).await;
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let written: u64 = segments(&f.index)
         .iter()
