@@ -1,8 +1,8 @@
 //! The embedded default store: one SQLite file in the data directory.
 //!
 //! WAL journal with `synchronous=FULL`, so a committed write survives power loss. One writer
-//! connection (SQLite allows one writer at a time anyway) and a few reader connections; blocking
-//! calls run on tokio's blocking pool.
+//! connection (SQLite allows one writer at a time anyway), whose calls run on tokio's blocking
+//! pool, and a few reader connections, each on its own thread.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -121,8 +121,8 @@ struct Inner {
 }
 
 impl Drop for Inner {
-    /// Stops the checkpointer and waits for its thread, so once the database is dropped none of
-    /// its connections is open (its files can be copied).
+    /// Ends the reader threads and the checkpointer and waits for them, so once the database is
+    /// dropped none of its connections is open (its files can be copied).
     fn drop(&mut self) {
         self.read_jobs = None;
         for t in self.reader_threads.drain(..) {
@@ -229,7 +229,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// The connection slots are never closed; this maps the error their type still declares.
+/// The write slot is never closed; this maps the error its type still declares.
 fn closed(e: tokio::sync::AcquireError) -> StoreError {
     StoreError::Internal(e.to_string())
 }

@@ -276,27 +276,26 @@ fn insert_batch(
     tx.commit().map_err(internal)
 }
 
-/// A group commit's rows inside a transaction the caller commits. With `json_at` (one offset
-/// per record), the records' JSON is already in the record files there and the rows point at it.
+/// A group commit's rows inside a transaction the caller commits. With `json_at`, the records'
+/// JSON is already in the record files, one after another from there: the rows point at it, and
+/// `json_at` moves past them.
 fn insert_in(
     tx: &rusqlite::Transaction<'_>,
     records: &[AuditRecord],
-    json_at: Option<&[u64]>,
+    mut json_at: Option<&mut u64>,
     head: &Signed,
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     {
         let mut ins = tx.prepare_cached(INSERT_RECORD).map_err(internal)?;
-        for (i, r) in records.iter().enumerate() {
-            let at = json_at
-                .map(|a| {
-                    a.get(i).copied().ok_or_else(|| {
-                        StoreError::Internal("an audit record without its offset".into())
-                    })
-                })
-                .transpose()?;
-            let (json, at, len) = match at {
-                Some(at) => ("", Some(to_i64(at)?), Some(to_i64(r.json.len() as u64)?)),
+        for r in records {
+            let (json, at, len) = match json_at.as_deref_mut() {
+                Some(at) => {
+                    let len = r.json.len() as u64;
+                    let row = ("", Some(to_i64(*at)?), Some(to_i64(len)?));
+                    *at += len;
+                    row
+                }
                 None => (r.json.as_str(), None, None),
             };
             let ix = &r.index;
@@ -391,39 +390,29 @@ impl SqliteAuditLog {
         pos: u64,
         capacity: u64,
     ) -> Result<(), StoreError> {
-        // Each record's place relative to where this transaction's JSON starts.
-        let mut len = 0u64;
-        let mut offsets: Vec<Vec<u64>> = batches
+        let len: u64 = batches
             .iter()
-            .map(|b| {
-                b.records
-                    .iter()
-                    .map(|r| {
-                        let at = len;
-                        len += r.json.len() as u64;
-                        at
-                    })
-                    .collect()
-            })
-            .collect();
-        let (base, end) = match len {
-            0 => (None, None),
-            _ => {
-                let pieces = batches
-                    .iter()
-                    .flat_map(|b| &b.records)
-                    .map(|r| r.json.as_bytes());
-                let base = self.files.append(pieces)?;
-                (Some(base), Some(base + len))
-            }
+            .flat_map(|b| &b.records)
+            .map(|r| r.json.len() as u64)
+            .sum();
+        // Where this transaction's JSON starts in the record files (none without records).
+        let base = match len {
+            0 => None,
+            _ => Some(
+                self.files.append(
+                    batches
+                        .iter()
+                        .flat_map(|b| &b.records)
+                        .map(|r| r.json.as_bytes()),
+                )?,
+            ),
         };
+        let end = base.map(|b| b + len);
         self.db.write_blocking(|c| {
             let tx = c.transaction().map_err(internal)?;
-            for (b, offs) in batches.iter().zip(&mut offsets) {
-                if let Some(base) = base {
-                    offs.iter_mut().for_each(|o| *o += base);
-                }
-                insert_in(&tx, &b.records, Some(offs), &b.head, b.digest.as_ref())?;
+            let mut next = base;
+            for b in batches {
+                insert_in(&tx, &b.records, next.as_mut(), &b.head, b.digest.as_ref())?;
             }
             tx.prepare_cached(
                 "INSERT INTO audit_journal (id, pos, capacity) VALUES (1, ?1, ?2)
