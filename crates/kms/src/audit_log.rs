@@ -328,12 +328,13 @@ pub struct GroupCommitAuditSink {
     tx: mpsc::Sender<Pending>,
 }
 
-/// The serialised form of an event as stored, hashed and exported: exactly the CloudTrail record.
+/// The serialised form of an event as stored, hashed and exported: exactly the CloudTrail record,
+/// the bytes `serde_json` makes of the event (written by `audit_json`, which a test holds equal).
 pub fn event_json(event: &AuditEvent) -> Result<String, AuditError> {
     // A record is 1–2 KB: start there instead of growing through five buffers from empty.
-    let mut out = Vec::with_capacity(2048);
-    serde_json::to_writer(&mut out, event).map_err(|e| AuditError(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| AuditError(e.to_string()))
+    let mut out = String::with_capacity(2048);
+    crate::audit_json::write_event(&mut out, event);
+    Ok(out)
 }
 
 impl GroupCommitAuditSink {

@@ -26,6 +26,7 @@
 
 mod asymmetric;
 pub mod audit;
+mod audit_json;
 pub mod audit_log;
 mod authz;
 pub mod aws_managed;
