@@ -83,37 +83,27 @@ fn user_identity(out: &mut String, u: &UserIdentity) {
             key(out, name);
         }
     };
-    if let Some(v) = &u.access_key_id {
-        member(out, "accessKeyId");
-        string(out, v);
-    }
-    if let Some(v) = &u.account_id {
-        member(out, "accountId");
-        string(out, v);
-    }
-    if let Some(v) = &u.arn {
-        member(out, "arn");
-        string(out, v);
-    }
-    if let Some(v) = &u.invoked_by {
-        member(out, "invokedBy");
-        string(out, v);
-    }
-    if let Some(v) = &u.principal_id {
-        member(out, "principalId");
-        string(out, v);
+    for (name, v) in [
+        ("accessKeyId", u.access_key_id.as_deref()),
+        ("accountId", u.account_id.as_deref()),
+        ("arn", u.arn.as_deref()),
+        ("invokedBy", u.invoked_by.as_deref()),
+        ("principalId", u.principal_id.as_deref()),
+    ] {
+        if let Some(v) = v {
+            member(out, name);
+            string(out, v);
+        }
     }
     if let Some(v) = &u.session_context {
         member(out, "sessionContext");
         value(out, v);
     }
-    if let Some(v) = u.kind {
-        member(out, "type");
-        string(out, v);
-    }
-    if let Some(v) = &u.user_name {
-        member(out, "userName");
-        string(out, v);
+    for (name, v) in [("type", u.kind), ("userName", u.user_name.as_deref())] {
+        if let Some(v) = v {
+            member(out, name);
+            string(out, v);
+        }
     }
     out.push('}');
 }
