@@ -420,6 +420,37 @@ mod tests {
     }
 
     #[test]
+    fn random_strings_are_written_as_serde_json_writes_them() {
+        // xorshift64: reproducible strings mixing ASCII, control characters, quotes,
+        // backslashes and multi-byte characters, of every length up to three words and more.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const PICK: [char; 12] = [
+            'a', 'Z', ' ', '"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', '€', '😀',
+        ];
+        for _ in 0..2000 {
+            let len = usize::try_from(next() % 30).unwrap_or(0);
+            let s: String = (0..len)
+                .map(|_| {
+                    let r = next();
+                    match r % 4 {
+                        // Mostly plain ASCII, as in real records, so whole clean words occur.
+                        0 | 1 => char::from(b'!' + u8::try_from((r >> 8) % 94).unwrap_or(0)),
+                        _ => PICK[usize::try_from((r >> 8) % 12).unwrap_or(0)],
+                    }
+                })
+                .collect();
+            let e = event(&s);
+            assert_eq!(ours(&e), theirs(&e), "string {s:?}");
+        }
+    }
+
+    #[test]
     fn the_word_test_finds_exactly_the_bytes_to_escape() {
         for b in 0..=255u8 {
             let expected = b < 0x20 || b == b'"' || b == b'\\';
