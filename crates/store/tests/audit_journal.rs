@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tresor_crypto::Ed25519Signer;
 use tresor_kms::audit::AuditSink;
-use tresor_kms::audit_log::{AuditBackend, AuditQuery, GroupCommitAuditSink, verify};
+use tresor_kms::audit_log::{
+    AuditBackend, AuditIndex, AuditQuery, AuditRecord, GroupCommitAuditSink, Signed, SignedKind,
+    event_json, record_hash, verify,
+};
 use tresor_kms::clock::ManualClock;
 use tresor_kms::types::Timestamp;
 use tresor_store::JournaledAuditLog;
@@ -738,9 +741,37 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     )
     .unwrap();
     let log = f.open(MIN_CAPACITY);
-    // Acknowledged from the journal while every copy into the index fails: ~7 KB of JSON after
-    // ~3.5 KB, so each attempt starts a segment past the committed end (segments of 8 KiB).
-    f.write_into(log.clone(), 6..=15, Callers::InOrder).await;
+    // Acknowledged from the journal while every copy into the index fails: one group commit of
+    // ten records, ~7 KB of JSON after ~3.5 KB, so every attempt copies all ten and starts a
+    // segment past the committed end (segments of 8 KiB). One commit, not ten calls: the
+    // indexer's first attempt takes only the commits that arrived within its few milliseconds,
+    // and its retries copy the same ones.
+    let head = log.head("main").await.unwrap().unwrap();
+    assert_eq!(head.seq, 5);
+    let (mut prev, mut records) = (head.hash, Vec::new());
+    for seq in 6..=15 {
+        let e = event(seq, "Decrypt", T0 + seq as i64);
+        let json = event_json(&e).unwrap();
+        let hash = record_hash("main", seq, &prev, &json);
+        records.push(AuditRecord {
+            chain: "main".into(),
+            seq,
+            prev_hash: prev,
+            hash,
+            json,
+            index: AuditIndex::from_event(e),
+        });
+        prev = hash;
+    }
+    let head = Signed::sign(
+        SignedKind::Head,
+        &f.signer,
+        "main",
+        15,
+        prev,
+        (T0 + 15) * 1000,
+    );
+    log.append(records, &head, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let written: u64 = segments(&f.index)
         .iter()
