@@ -71,6 +71,24 @@ fn segments(index: &Path) -> Vec<(u64, PathBuf)> {
     tresor_store::audit_records::segments(index).unwrap()
 }
 
+/// The record files' total size in bytes.
+fn segment_bytes(index: &Path) -> u64 {
+    segments(index)
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// The seqs of the first `limit` records of chain `main`, in order.
+async fn seqs(log: &dyn AuditBackend, limit: usize) -> Vec<u64> {
+    log.records("main", 0, limit)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect()
+}
+
 /// `len` bytes at absolute offset `at` of the record files.
 fn record_file_bytes(index: &Path, at: u64, len: usize) -> Vec<u8> {
     let (start, path) = segments(index)
@@ -276,13 +294,7 @@ impl Fixture {
         let log = self.open(capacity);
         let report = verify(&*log, &self.signer.public_key()).await.unwrap();
         assert!(report.ok, "{report:?}");
-        let seqs: Vec<u64> = log
-            .records("main", 0, 1_000_000)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.seq)
-            .collect();
+        let seqs = seqs(&*log, 1_000_000).await;
         assert!(
             seqs.iter().enumerate().all(|(i, s)| *s == i as u64 + 1),
             "records 1..=n in order, none twice"
@@ -645,13 +657,7 @@ async fn pruning_deletes_the_segments_of_pruned_records_only() {
     assert_eq!(removed, 40);
     let after = segments(&f.index);
     assert!(after.len() < before.len(), "{before:?} -> {after:?}");
-    let kept: Vec<u64> = log
-        .records("main", 0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.seq)
-        .collect();
+    let kept = seqs(&*log, 100).await;
     assert_eq!(kept, (41..=60).collect::<Vec<u64>>());
     close(log);
     let log = f.open(MIN_CAPACITY);
@@ -728,10 +734,7 @@ async fn rows_with_their_json_and_rows_in_record_files_make_one_chain() {
 async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     let f = Fixture::new();
     f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
-    let committed: u64 = segments(&f.index)
-        .iter()
-        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let committed: u64 = segment_bytes(&f.index);
     let c = rusqlite::Connection::open(&f.index).unwrap();
     c.execute_batch(
         "CREATE TABLE fail (x);
@@ -751,7 +754,7 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     let (mut prev, mut records) = (head.hash, Vec::new());
     for seq in 6..=15 {
         let e = event(seq, "Decrypt", T0 + seq as i64);
-        let json = event_json(&e).unwrap();
+        let json = event_json(&e);
         let hash = record_hash("main", seq, &prev, &json);
         records.push(AuditRecord {
             chain: "main".into(),
@@ -773,20 +776,14 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     );
     log.append(records, &head, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let written: u64 = segments(&f.index)
-        .iter()
-        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let written: u64 = segment_bytes(&f.index);
     assert!(
         written > committed && segments(&f.index).last().unwrap().0 > committed,
         "the failed attempts wrote their records and started a segment ({committed} -> {written} bytes)"
     );
     c.execute_batch("DELETE FROM fail").unwrap();
     log.chains().await.unwrap();
-    let total: u64 = segments(&f.index)
-        .iter()
-        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let total: u64 = segment_bytes(&f.index);
     let json: u64 = log
         .records("main", 0, 100)
         .await
