@@ -94,20 +94,22 @@ impl Walker {
         depth: usize,
     ) -> Result<(), WireError> {
         for member in shape.members {
+            let value = object.get(member.name).filter(|v| !v.is_null());
+            if value.is_none() && !member.required {
+                // Nothing to check and nothing to report: the path is built only for members
+                // that are looked at (most of an operation's members are absent from a call).
+                continue;
+            }
             let mark = self.path.len();
             if !self.path.is_empty() {
                 self.path.push('.');
             }
             push_lower_camel(&mut self.path, member.name);
-            match object.get(member.name) {
-                None | Some(Value::Null) => {
-                    if member.required {
-                        self.violations.push(format!(
-                            "Value null at '{}' failed to satisfy constraint: Member must not be null",
-                            self.path
-                        ));
-                    }
-                }
+            match value {
+                None => self.violations.push(format!(
+                    "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    self.path
+                )),
                 Some(value) => self.value(member.target, value, member.sensitive, depth + 1)?,
             }
             self.path.truncate(mark);

@@ -193,23 +193,18 @@ pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
 /// `char`s followed by a filter gives, without decoding each character: this runs for every
 /// request.
 fn ascii_pieces(s: &str, separator: impl Fn(u8) -> bool) -> impl Iterator<Item = &str> {
-    let mut start = 0;
-    let mut ends = s
-        .bytes()
-        .enumerate()
-        .filter(move |&(_, b)| separator(b))
-        .map(|(i, _)| i)
-        .chain(std::iter::once(s.len()));
+    let bytes = s.as_bytes();
+    let mut pos = 0;
     std::iter::from_fn(move || {
-        for end in ends.by_ref() {
-            let piece = s.get(start..end);
-            start = end + 1;
-            match piece {
-                Some(p) if !p.is_empty() => return Some(p),
-                _ => {}
-            }
+        while bytes.get(pos).is_some_and(|&b| separator(b)) {
+            pos += 1;
         }
-        None
+        let start = pos;
+        while bytes.get(pos).is_some_and(|&b| !separator(b)) {
+            pos += 1;
+        }
+        // Both ends are at a separator (ASCII) or at the end, so on character boundaries.
+        s.get(start..pos).filter(|piece| !piece.is_empty())
     })
 }
 
