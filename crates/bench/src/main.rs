@@ -50,6 +50,10 @@ struct Args {
     /// Stop after this many measured requests instead (whichever comes first).
     #[arg(long)]
     count: Option<u64>,
+    /// Create this (empty) file when the measured phase begins, after the set-up (keys,
+    /// ciphertexts) and the warm-up, so a script can sample the server inside that phase.
+    #[arg(long)]
+    measuring_file: Option<std::path::PathBuf>,
     /// Operation mix: `generate-data-key`, `generate-data-key-without-plaintext`, `encrypt`,
     /// `decrypt`, `re-encrypt`, `health` (GET /health, the ceiling), or weights such as
     /// `generate-data-key=50,decrypt=50`.
@@ -770,6 +774,9 @@ async fn run(args: Args) -> Result<Value, String> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         measuring.store(true, Ordering::Relaxed);
+    }
+    if let Some(path) = &args.measuring_file {
+        std::fs::write(path, b"").map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let started = Instant::now();
     let deadline = Duration::from_secs_f64(args.duration.max(0.1));

@@ -1,12 +1,16 @@
 //! Last-use tracking for `GetKeyLastUsage` without a store write on the path of every
 //! cryptographic call: [`crate::Kms::call`] notes each successful cryptographic operation in
 //! memory (with its CloudTrail event id and request id), a background task flushes the newest use
-//! per key in batches every 10 seconds ([`crate::Kms::flush_key_usage`]), and `GetKeyLastUsage` flushes before it
-//! reads. A crash loses at most the uses noted since the last flush.
+//! per key in batches every 10 seconds ([`crate::Kms::flush_key_usage_paced`]), and
+//! `GetKeyLastUsage` flushes before it reads ([`crate::Kms::flush_key_usage`]). The periodic
+//! flush holds back a key whose use it wrote less than `key_usage_rewrite_after` (a minute) ago:
+//! with calls spread over many keys, every key in use would otherwise be one row rewritten every
+//! 10 seconds. A crash loses at most the uses noted since a key's use was last written.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::audit::AuditEvent;
 use crate::error::KmsError;
@@ -128,10 +132,19 @@ struct Pending {
     request_id: CompactId,
 }
 
+/// Per region and key.
+type ByKey<T> = HashMap<Region, HashMap<KeyId, T>>;
+
 /// The newest use per key that is not yet in the store, by region and key.
 #[derive(Debug, Default)]
 pub(crate) struct UsageBuffer {
-    pending: Mutex<HashMap<Region, HashMap<KeyId, Pending>>>,
+    /// What calls noted since the last flush took it (every call takes this lock, briefly).
+    pending: Mutex<ByKey<Pending>>,
+    /// Uses the periodic flush held back because it wrote their key's use a short while ago, and
+    /// when each key's use was last written (by this node's clock). Only flushes, one at a time,
+    /// and `forget` take these locks.
+    held: Mutex<ByKey<Pending>>,
+    written: Mutex<ByKey<Timestamp>>,
     /// When tracking began, once read from (or written to) the store.
     tracking_start: OnceLock<Timestamp>,
     /// Held by the flush in progress.
@@ -163,7 +176,15 @@ impl UsageBuffer {
         }
     }
 
+    /// Everything noted and held back, for a flush that writes it all.
     fn take(&self) -> Vec<KeyUsageRecord> {
+        self.take_due(None)
+    }
+
+    /// The uses a flush writes. `rewrite`, for the periodic flush: `(now, after)`, and a key whose
+    /// use was written less than `after` before `now` stays held back (its newest use goes out
+    /// with a later flush); without it everything goes.
+    fn take_due(&self, rewrite: Option<(Timestamp, Duration)>) -> Vec<KeyUsageRecord> {
         // Swap the map out and take it apart outside the lock: with many keys in use it holds
         // tens of thousands of entries, and every call notes its use under this lock.
         let taken = self
@@ -171,18 +192,63 @@ impl UsageBuffer {
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        let mut records = Vec::with_capacity(taken.values().map(HashMap::len).sum());
-        for (region, keys) in taken {
-            records.extend(keys.into_iter().map(|(key_id, p)| KeyUsageRecord {
-                region: region.clone(),
-                key_id,
-                operation: p.operation.to_owned(),
-                timestamp: p.timestamp,
-                event_id: p.event_id.to_text(),
-                request_id: p.request_id.to_text(),
-            }));
+        let Ok(mut held) = self.held.lock() else {
+            return Vec::new();
+        };
+        if held.is_empty() {
+            *held = taken;
+        } else {
+            for (region, keys) in taken {
+                for (key_id, p) in keys {
+                    keep_newest(&mut held, &region, key_id, p);
+                }
+            }
         }
+        let written = self.written.lock().ok();
+        let after_millis = rewrite.map(|(now, after)| {
+            (
+                now.millis(),
+                i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            )
+        });
+        let mut records = Vec::new();
+        for (region, keys) in held.iter_mut() {
+            let last = written.as_ref().and_then(|w| w.get(region));
+            keys.retain(|key_id, p| {
+                let hold = match (after_millis, last.and_then(|l| l.get(key_id))) {
+                    (Some((now, after)), Some(at)) => now.saturating_sub(at.millis()) < after,
+                    _ => false,
+                };
+                if !hold {
+                    records.push(KeyUsageRecord {
+                        region: region.clone(),
+                        key_id: *key_id,
+                        operation: p.operation.to_owned(),
+                        timestamp: p.timestamp,
+                        event_id: p.event_id.to_text(),
+                        request_id: p.request_id.to_text(),
+                    });
+                }
+                hold
+            });
+        }
+        held.retain(|_, keys| !keys.is_empty());
         records
+    }
+
+    /// Notes that these uses are in the store as of `now` (for [`UsageBuffer::take_due`]).
+    fn mark_written(&self, records: &[KeyUsageRecord], now: Timestamp) {
+        if let Ok(mut written) = self.written.lock() {
+            for u in records {
+                match written.get_mut(&u.region) {
+                    Some(keys) => keys.insert(u.key_id, now),
+                    None => written
+                        .entry(u.region.clone())
+                        .or_default()
+                        .insert(u.key_id, now),
+                };
+            }
+        }
     }
 
     /// Puts records back after a failed flush (newer uses noted meanwhile win).
@@ -210,20 +276,22 @@ impl UsageBuffer {
 
     /// Drops what is noted for a key that no longer exists.
     pub(crate) fn forget(&self, region: &Region, key_id: &KeyId) {
-        if let Ok(mut pending) = self.pending.lock()
-            && let Some(keys) = pending.get_mut(region)
+        for map in [&self.pending, &self.held] {
+            if let Ok(mut uses) = map.lock()
+                && let Some(keys) = uses.get_mut(region)
+            {
+                keys.remove(key_id);
+            }
+        }
+        if let Ok(mut written) = self.written.lock()
+            && let Some(keys) = written.get_mut(region)
         {
             keys.remove(key_id);
         }
     }
 }
 
-fn keep_newest(
-    pending: &mut HashMap<Region, HashMap<KeyId, Pending>>,
-    region: &Region,
-    key_id: KeyId,
-    u: Pending,
-) {
+fn keep_newest(pending: &mut ByKey<Pending>, region: &Region, key_id: KeyId, u: Pending) {
     let keys = match pending.get_mut(region) {
         Some(keys) => keys,
         None => pending.entry(region.clone()).or_default(),
@@ -280,7 +348,13 @@ impl Kms {
         if !paced {
             self.usage.hurry.store(false, Ordering::Release);
         }
-        let mut batch = self.usage.take();
+        let now = self.clock.now();
+        let mut batch = if paced {
+            self.usage
+                .take_due(Some((now, self.config.key_usage_rewrite_after)))
+        } else {
+            self.usage.take()
+        };
         // In key order, so the store's writes walk its index instead of jumping around it.
         batch.sort_unstable_by(|a, b| (&a.region, a.key_id).cmp(&(&b.region, b.key_id)));
         let mut rest = Unwritten {
@@ -314,6 +388,7 @@ impl Kms {
                 self.usage.restore(chunk);
                 return Err(e.into());
             }
+            self.usage.mark_written(&chunk, now);
         }
         Ok(())
     }
@@ -432,6 +507,49 @@ mod tests {
             && u.operation == "ReEncrypt"));
         assert!(key_of_arn("arn:aws:kms:us-east-1:111122223333:alias/x").is_none());
         assert!(key_of_arn("arn:aws:kms:us-east-1:111122223333:key/NOT-A-UUID").is_none());
+    }
+
+    #[test]
+    fn the_periodic_flush_holds_back_a_key_it_wrote_a_short_while_ago() {
+        let buf = UsageBuffer::default();
+        let r = region("us-east-1");
+        let minute = Some(Duration::from_secs(60));
+        let due = |now: i64| buf.take_due(minute.map(|m| (Timestamp(now), m)));
+        let events = |records: &[KeyUsageRecord]| {
+            let mut ids: Vec<String> = records.iter().map(|u| u.event_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        // A key's first use goes at once.
+        buf.note(used_keys("Encrypt", &event(&[A], 1_000), &r));
+        let first = due(1_000);
+        assert_eq!(events(&first), ["ev-1000"]);
+        buf.mark_written(&first, Timestamp(1_000));
+        // Nine seconds later A waits; B, never written, goes.
+        buf.note(used_keys("Decrypt", &event(&[A], 5_000), &r));
+        buf.note(used_keys("Encrypt", &event(&[B], 6_000), &r));
+        let second = due(10_000);
+        assert_eq!(events(&second), ["ev-6000"]);
+        buf.mark_written(&second, Timestamp(10_000));
+        // A newer use of a held key replaces the held one; it goes once a minute has passed
+        // since A was written.
+        buf.note(used_keys("GenerateDataKey", &event(&[A], 20_000), &r));
+        assert!(due(60_999).is_empty());
+        let third = due(61_000);
+        assert_eq!(events(&third), ["ev-20000"]);
+        assert_eq!(third[0].operation, "GenerateDataKey");
+        buf.mark_written(&third, Timestamp(61_000));
+        // A flush that writes everything (GetKeyLastUsage, shutdown) takes what is held.
+        buf.note(used_keys("Decrypt", &event(&[A], 62_000), &r));
+        assert!(due(62_000).is_empty());
+        assert_eq!(events(&buf.take()), ["ev-62000"]);
+        // A deleted key's held use and write time go with it.
+        buf.note(used_keys("Decrypt", &event(&[A], 63_000), &r));
+        assert!(due(63_000).is_empty());
+        buf.forget(&r, &key_of_arn(A).unwrap().1);
+        assert!(buf.take().is_empty());
+        buf.note(used_keys("Decrypt", &event(&[A], 64_000), &r));
+        assert_eq!(events(&due(64_000)), ["ev-64000"]);
     }
 
     #[test]

@@ -137,7 +137,8 @@ pub async fn serve_forever(cfg: ServeConfig) -> Result<(), String> {
     // batches: every 10 seconds, and once more at shutdown (GetKeyLastUsage writes what is noted
     // before it reads). Every key used in an interval is one row written, so the interval bounds
     // the write load when calls spread over many keys (1 s cost ~5 % of the server's CPU with
-    // 20,000 keys in use); the periodic flush is paced, so a large one does not take a core in
+    // 20,000 keys in use), and so does `key_usage_rewrite_after` (a key's use is rewritten at
+    // most once a minute); the periodic flush is paced, so a large one does not take a core in
     // one piece.
     let usage_flusher = {
         let kms = kms.clone();

@@ -323,6 +323,49 @@ async fn key_usage_is_written_in_batches() {
     assert_eq!(u.timestamp, w.clock_now());
 }
 
+/// The periodic flush writes a key's first use at once and then rewrites it at most once a
+/// minute (by the node's clock); what it holds back reaches the store with the flush a
+/// `GetKeyLastUsage` runs.
+#[tokio::test]
+async fn the_periodic_flush_rewrites_a_key_at_most_once_a_minute() {
+    let w = world();
+    let n = node(&w.store, &w.root, &w.clock);
+    let key = new_key(&n.kms).await;
+    let stored = || async {
+        w.store
+            .get_key_usage(&region(), &key)
+            .await
+            .unwrap()
+            .map(|u| u.event_id)
+    };
+    let last_event = || events(&n.audit, "GenerateDataKey").pop().unwrap().event_id;
+    generate_data_key(&n.kms, &key).await;
+    n.kms.flush_key_usage_paced().await.unwrap();
+    let first = last_event();
+    assert_eq!(stored().await, Some(first.clone()));
+    w.clock.advance_seconds(30);
+    generate_data_key(&n.kms, &key).await;
+    n.kms.flush_key_usage_paced().await.unwrap();
+    assert_eq!(stored().await, Some(first), "held back: written 30 s ago");
+    w.clock.advance_seconds(30);
+    n.kms.flush_key_usage_paced().await.unwrap();
+    assert_eq!(
+        stored().await,
+        Some(last_event()),
+        "a minute after the last write"
+    );
+    w.clock.advance_seconds(1);
+    generate_data_key(&n.kms, &key).await;
+    n.kms.flush_key_usage_paced().await.unwrap();
+    assert_ne!(stored().await, Some(last_event()));
+    n.kms.flush_key_usage().await.unwrap();
+    assert_eq!(
+        stored().await,
+        Some(last_event()),
+        "GetKeyLastUsage's flush writes it all"
+    );
+}
+
 trait ClockNow {
     fn clock_now(&self) -> Timestamp;
 }
