@@ -141,8 +141,9 @@ pub(crate) struct UsageBuffer {
     /// What calls noted since the last flush took it (every call takes this lock, briefly).
     pending: Mutex<ByKey<Pending>>,
     /// Uses the periodic flush held back because it wrote their key's use a short while ago, and
-    /// when each key's use was last written (by this node's clock). Only flushes, one at a time,
-    /// and `forget` take these locks.
+    /// when each key's use was last written (by this node's clock; kept for the last
+    /// `key_usage_rewrite_after` only, so both maps hold at most the keys in use). Only flushes,
+    /// one at a time, and `forget` take these locks.
     held: Mutex<ByKey<Pending>>,
     written: Mutex<ByKey<Timestamp>>,
     /// When tracking began, once read from (or written to) the store.
@@ -233,6 +234,14 @@ impl UsageBuffer {
             });
         }
         held.retain(|_, keys| !keys.is_empty());
+        // A write time older than `after` holds nothing back any more: forgetting it keeps this
+        // map to the keys written in the last minute.
+        if let (Some(mut written), Some((now, after))) = (written, after_millis) {
+            for keys in written.values_mut() {
+                keys.retain(|_, at| now.saturating_sub(at.millis()) < after);
+            }
+            written.retain(|_, keys| !keys.is_empty());
+        }
         records
     }
 
@@ -539,6 +548,17 @@ mod tests {
         assert_eq!(events(&third), ["ev-20000"]);
         assert_eq!(third[0].operation, "GenerateDataKey");
         buf.mark_written(&third, Timestamp(61_000));
+        // B's write time (10 s) is more than a minute old at 71 s: forgotten, nothing held.
+        assert!(due(71_000).is_empty());
+        assert_eq!(
+            buf.written
+                .lock()
+                .unwrap()
+                .values()
+                .map(HashMap::len)
+                .sum::<usize>(),
+            1
+        );
         // A flush that writes everything (GetKeyLastUsage, shutdown) takes what is held.
         buf.note(used_keys("Decrypt", &event(&[A], 62_000), &r));
         assert!(due(62_000).is_empty());
