@@ -384,6 +384,10 @@ impl AuditSink for MemoryAuditSink {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::*;
+    use crate::identity::{PrincipalKind, PrincipalRecord};
+    use crate::types::Region;
+
     #[test]
     fn ip_text_is_what_display_writes() {
         use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -400,10 +404,6 @@ mod tests {
         let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
         assert_eq!(super::ip_text(v6), "2001:db8::1");
     }
-
-    use super::*;
-    use crate::identity::{PrincipalKind, PrincipalRecord};
-    use crate::types::Region;
 
     fn ctx(kind: PrincipalKind, name: &str, arn: &str, session: Option<&str>) -> CallContext {
         let account = AccountId::parse("111122223333").unwrap();

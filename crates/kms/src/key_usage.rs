@@ -205,13 +205,14 @@ impl UsageBuffer {
                 }
             }
         }
-        let written = self.written.lock().ok();
         let after_millis = rewrite.map(|(now, after)| {
             (
                 now.millis(),
                 i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
             )
         });
+        // Write times matter only to a flush that may hold uses back.
+        let written = after_millis.and_then(|_| self.written.lock().ok());
         let mut records = Vec::new();
         for (region, keys) in held.iter_mut() {
             let last = written.as_ref().and_then(|w| w.get(region));
@@ -285,18 +286,18 @@ impl UsageBuffer {
 
     /// Drops what is noted for a key that no longer exists.
     pub(crate) fn forget(&self, region: &Region, key_id: &KeyId) {
-        for map in [&self.pending, &self.held] {
-            if let Ok(mut uses) = map.lock()
-                && let Some(keys) = uses.get_mut(region)
-            {
-                keys.remove(key_id);
-            }
-        }
-        if let Ok(mut written) = self.written.lock()
-            && let Some(keys) = written.get_mut(region)
-        {
-            keys.remove(key_id);
-        }
+        remove_key(&self.pending, region, key_id);
+        remove_key(&self.held, region, key_id);
+        remove_key(&self.written, region, key_id);
+    }
+}
+
+/// Removes a key's entry from `map`.
+fn remove_key<T>(map: &Mutex<ByKey<T>>, region: &Region, key_id: &KeyId) {
+    if let Ok(mut map) = map.lock()
+        && let Some(keys) = map.get_mut(region)
+    {
+        keys.remove(key_id);
     }
 }
 
