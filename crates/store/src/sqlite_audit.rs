@@ -13,6 +13,9 @@ use tresor_kms::store::StoreError;
 use crate::audit_records::{DEFAULT_SEGMENT_BYTES, RecordFiles, records_dir};
 use crate::sqlite::{Checkpoints, Db, internal};
 
+mod batches;
+pub use batches::{record_file_span, runs_to_rows};
+
 const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE audit_records (
@@ -86,6 +89,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_records ADD COLUMN json_len INTEGER;
     ALTER TABLE audit_journal ADD COLUMN records_end INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Records copied from the journal from now on are indexed a run at a time (see `batches`);
+    // older rows stay and are read beside.
+    batches::MIGRATION,
 ];
 
 /// SQLite implementation of [`AuditBackend`].
@@ -129,11 +135,14 @@ fn oldest_json_at(c: &Connection) -> Result<Option<u64>, StoreError> {
                 "SELECT json_at FROM audit_records WHERE chain = ?1 AND json_at IS NOT NULL ORDER BY seq LIMIT 1",
             )
             .map_err(internal)?
-            .query_row([chain], |r| r.get(0))
+            .query_row([&chain], |r| r.get(0))
             .optional()
             .map_err(internal)?;
-        if let Some(at) = at {
-            let at = to_u64(at)?;
+        let at = at.map(to_u64).transpose()?;
+        for at in [at, batches::oldest_json_at(c, &chain)?]
+            .into_iter()
+            .flatten()
+        {
             oldest = Some(oldest.map_or(at, |o| o.min(at)));
         }
     }
@@ -272,72 +281,77 @@ fn insert_batch(
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(internal)?;
-    insert_in(&tx, records, None, head, digest)?;
+    insert_in(&tx, records, head, digest)?;
     tx.commit().map_err(internal)
 }
 
-/// A group commit's rows inside a transaction the caller commits. With `json_at`, the records'
-/// JSON is already in the record files, one after another from there: the rows point at it, and
-/// `json_at` moves past them.
+/// A group commit's rows inside a transaction the caller commits: each record a row holding its
+/// JSON (a batch that did not go through the journal; the journal's are indexed as runs, see
+/// `batches`), and its signed head.
 fn insert_in(
     tx: &rusqlite::Transaction<'_>,
     records: &[AuditRecord],
-    mut json_at: Option<&mut u64>,
     head: &Signed,
     digest: Option<&Signed>,
 ) -> Result<(), StoreError> {
     {
         let mut ins = tx.prepare_cached(INSERT_RECORD).map_err(internal)?;
         for r in records {
-            let (json, at, len) = match json_at.as_deref_mut() {
-                Some(at) => {
-                    let len = r.json.len() as u64;
-                    let row = ("", Some(to_i64(*at)?), Some(to_i64(len)?));
-                    *at += len;
-                    row
-                }
-                None => (r.json.as_str(), None, None),
-            };
-            let ix = &r.index;
-            let resources = serde_json::to_string(&ix.resources)
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            ins.execute(params![
-                r.chain,
-                to_i64(r.seq)?,
-                &r.prev_hash[..],
-                &r.hash[..],
-                ix.event_time_millis,
-                ix.event_name,
-                ix.account,
-                ix.region,
-                ix.principal_arn,
-                ix.username,
-                ix.access_key_id,
-                ix.error_code,
-                i64::from(ix.read_only),
-                ix.event_id,
-                ix.request_id,
-                resources,
-                json,
-                at,
-                len,
-            ])
-            .map_err(internal)?;
+            insert_row(&mut ins, r)?;
         }
-        tx.prepare_cached(
+    }
+    insert_signed(tx, head, digest)
+}
+
+/// One record as a row holding its JSON, through a prepared [`INSERT_RECORD`].
+fn insert_row(ins: &mut rusqlite::Statement<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+    let ix = &r.index;
+    let resources =
+        serde_json::to_string(&ix.resources).map_err(|e| StoreError::Internal(e.to_string()))?;
+    ins.execute(params![
+        r.chain,
+        to_i64(r.seq)?,
+        &r.prev_hash[..],
+        &r.hash[..],
+        ix.event_time_millis,
+        ix.event_name,
+        ix.account,
+        ix.region,
+        ix.principal_arn,
+        ix.username,
+        ix.access_key_id,
+        ix.error_code,
+        i64::from(ix.read_only),
+        ix.event_id,
+        ix.request_id,
+        resources,
+        r.json,
+        None::<i64>,
+        None::<i64>,
+    ])
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// A group commit's signed head, and its digest if it took one.
+fn insert_signed(
+    tx: &rusqlite::Transaction<'_>,
+    head: &Signed,
+    digest: Option<&Signed>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
             "INSERT INTO audit_heads (chain, seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, signature = excluded.signature",
         )
         .map_err(internal)?
         .execute(params![head.chain, to_i64(head.seq)?, &head.hash[..], head.time_millis, &head.signature[..]])
         .map_err(internal)?;
-        if let Some(d) = digest {
-            tx.execute(
+    if let Some(d) = digest {
+        tx.execute(
                 "INSERT OR REPLACE INTO audit_digests (chain, seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![d.chain, to_i64(d.seq)?, &d.hash[..], d.time_millis, &d.signature[..]],
             )
             .map_err(internal)?;
-        }
     }
     Ok(())
 }
@@ -410,9 +424,12 @@ impl SqliteAuditLog {
         let end = base.map(|b| b + len);
         self.db.write_blocking(|c| {
             let tx = c.transaction().map_err(internal)?;
-            let mut next = base;
+            if let Some(mut at) = base {
+                let records: Vec<&AuditRecord> = batches.iter().flat_map(|b| &b.records).collect();
+                batches::insert(&tx, &records, &mut at)?;
+            }
             for b in batches {
-                insert_in(&tx, &b.records, next.as_mut(), &b.head, b.digest.as_ref())?;
+                insert_signed(&tx, &b.head, b.digest.as_ref())?;
             }
             tx.prepare_cached(
                 "INSERT INTO audit_journal (id, pos, capacity) VALUES (1, ?1, ?2)
@@ -507,7 +524,7 @@ impl AuditBackend for SqliteAuditLog {
             .read(|c| {
                 let mut st = c
                     .prepare_cached(
-                        "SELECT chain FROM audit_heads UNION SELECT DISTINCT chain FROM audit_records UNION SELECT chain FROM audit_anchors ORDER BY 1",
+                        "SELECT chain FROM audit_heads UNION SELECT DISTINCT chain FROM audit_records UNION SELECT DISTINCT chain FROM audit_batches UNION SELECT chain FROM audit_anchors ORDER BY 1",
                     )
                     .map_err(internal)?;
                 let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
@@ -538,7 +555,7 @@ impl AuditBackend for SqliteAuditLog {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let chain = chain.to_owned();
         let after = to_i64(after_seq)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let files = self.files.clone();
         self.db
             .read(move |c| {
@@ -547,9 +564,15 @@ impl AuditBackend for SqliteAuditLog {
                         "SELECT {RECORD_COLUMNS} FROM audit_records WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
                     ))
                     .map_err(internal)?;
-                let rows = st.query_map(params![chain, after, limit], record_from_row).map_err(internal)?;
+                let rows = st.query_map(params![chain, after, limit_sql], record_from_row).map_err(internal)?;
                 let rows = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
-                finish_all(&files, rows)
+                let mut records = finish_all(&files, rows)?;
+                // Rows and runs hold disjoint seqs (a batch too large for the journal is rows
+                // between runs): the first `limit` of both together.
+                records.extend(batches::records(c, &files, &chain, after_seq, limit)?);
+                records.sort_unstable_by_key(|r| r.seq);
+                records.truncate(limit);
+                Ok(records)
             })
             .await
     }
@@ -610,6 +633,7 @@ impl AuditBackend for SqliteAuditLog {
             args.len()
         ));
         let files = self.files.clone();
+        let q = q.clone();
         self.db
             .read(move |c| {
                 let mut st = c.prepare(&sql).map_err(internal)?;
@@ -617,7 +641,11 @@ impl AuditBackend for SqliteAuditLog {
                     .query_map(params_from_iter(args.iter()), record_from_row)
                     .map_err(internal)?;
                 let rows = rows.collect::<Result<Vec<_>, _>>().map_err(internal)?;
-                finish_all(&files, rows)
+                let mut records = finish_all(&files, rows)?;
+                records.extend(batches::lookup(c, &files, &q)?);
+                batches::sort_newest_first(&mut records);
+                records.truncate(q.limit);
+                Ok(records)
             })
             .await
     }
@@ -638,6 +666,8 @@ impl AuditBackend for SqliteAuditLog {
                 let n = tx
                     .execute("DELETE FROM audit_records WHERE chain = ?1 AND seq <= ?2", params![chain, through])
                     .map_err(internal)?;
+                let n = u64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))?
+                    + batches::prune(&tx, &chain, through_seq)?;
                 tx.execute("DELETE FROM audit_digests WHERE chain = ?1 AND seq <= ?2", params![chain, through])
                     .map_err(internal)?;
                 tx.execute(
@@ -648,7 +678,7 @@ impl AuditBackend for SqliteAuditLog {
                 .map_err(internal)?;
                 tx.commit().map_err(internal)?;
                 files.release_before(oldest_json_at(c)?)?;
-                u64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))
+                Ok(n)
             })
             .await
     }
@@ -659,11 +689,10 @@ impl AuditBackend for SqliteAuditLog {
         before_millis: i64,
     ) -> Result<Option<u64>, StoreError> {
         let chain = chain.to_owned();
-        let v: Option<i64> = self
-            .db
+        self.db
             .read(move |c| {
                 // The prefix of the chain whose records are all older than the cut-off: up to the
-                // record before the first one at or after it.
+                // record before the first one at or after it (in rows or in runs).
                 let first_new: Option<i64> = c
                     .query_row(
                         "SELECT MIN(seq) FROM audit_records WHERE chain = ?1 AND event_time >= ?2",
@@ -673,11 +702,18 @@ impl AuditBackend for SqliteAuditLog {
                     .optional()
                     .map_err(internal)?
                     .flatten();
+                let first_new = match (
+                    first_new.map(to_u64).transpose()?,
+                    batches::first_seq_at_or_after(c, &chain, before_millis)?,
+                ) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 let last: Option<i64> = match first_new {
                     Some(f) => c
                         .query_row(
                             "SELECT MAX(seq) FROM audit_records WHERE chain = ?1 AND seq < ?2",
-                            params![chain, f],
+                            params![chain, to_i64(f)?],
                             |r| r.get(0),
                         )
                         .map_err(internal)?,
@@ -689,9 +725,9 @@ impl AuditBackend for SqliteAuditLog {
                         )
                         .map_err(internal)?,
                 };
-                Ok(last)
+                let last = last.map(to_u64).transpose()?;
+                Ok(last.max(batches::last_seq_below(c, &chain, first_new)?))
             })
-            .await?;
-        v.map(to_u64).transpose()
+            .await
     }
 }

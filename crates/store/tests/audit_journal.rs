@@ -41,11 +41,14 @@ struct IndexTamper {
 
 #[async_trait]
 impl Tamper for IndexTamper {
-    /// The suite's statements edit each record's `json` column: the records' JSON is first put
-    /// back into the rows (a row's own JSON is read before its record file's), so an edit to it
-    /// is an edit to the record. `a_modified_record_file_is_detected` edits the files themselves.
+    /// The suite's statements edit rows of records with their `json` column: the runs of
+    /// records copied from the journal are first turned into such rows, and the JSON of rows
+    /// that point into the record files put back into them (a row's own JSON is read before its
+    /// record file's), so an edit to a row is an edit to the record.
+    /// `a_modified_record_file_is_detected` edits the files themselves.
     async fn sql(&self, statements: &str) {
         self.log.chains().await.unwrap();
+        tresor_store::sqlite_audit::runs_to_rows(&self.path).unwrap();
         let c = rusqlite::Connection::open(&self.path).unwrap();
         let pointed: Vec<(i64, i64, i64)> = c
             .prepare("SELECT rowid, json_at, json_len FROM audit_records WHERE json = '' AND json_at IS NOT NULL")
@@ -739,7 +742,7 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     c.execute_batch(
         "CREATE TABLE fail (x);
          INSERT INTO fail VALUES (1);
-         CREATE TRIGGER fail_inserts BEFORE INSERT ON audit_records WHEN EXISTS (SELECT 1 FROM fail)
+         CREATE TRIGGER fail_inserts BEFORE INSERT ON audit_batches WHEN EXISTS (SELECT 1 FROM fail)
          BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
     )
     .unwrap();
@@ -798,20 +801,220 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     assert_eq!(f.verified(MIN_CAPACITY).await, (15, Some(15)));
 }
 
-/// A row whose pointer was edited to lie past its segment (or to claim a huge length) is a
-/// corrupt record to `verify` and to reads, not a crash or a huge allocation.
+/// A run whose record length was edited to lie past its segment (here the largest length an
+/// entry can hold) is a corrupt record to `verify` and to reads, not a crash or a huge
+/// allocation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_record_pointer_is_reported_not_followed() {
     let f = Fixture::new();
     f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
     let c = rusqlite::Connection::open(&f.index).unwrap();
-    c.execute_batch("UPDATE audit_records SET json_len = 1 << 40 WHERE seq = 3")
+    // Record 3's entry (44 bytes: length, time, hash) starts with its length.
+    let edited = c
+        .execute(
+            "UPDATE audit_batches SET entries = CAST(substr(entries, 1, (3 - first_seq) * 44)
+                 || X'FFFFFFFF' || substr(entries, (3 - first_seq) * 44 + 5) AS BLOB)
+             WHERE chain = 'main' AND first_seq <= 3 AND last_seq >= 3",
+            [],
+        )
         .unwrap();
+    assert_eq!(edited, 1);
     drop(c);
     let log = f.open(MIN_CAPACITY);
     let e = log.records("main", 0, 10).await.unwrap_err();
     assert!(e.to_string().contains("missing from its segment"), "{e}");
     let e = verify(&*log, &f.signer.public_key()).await.unwrap_err();
     assert!(e.to_string().contains("missing from its segment"), "{e}");
+    close(log);
+}
+
+/// Records copied from the journal are indexed a run at a time (`audit_batches`). Beside rows of
+/// an older index they read, look up, page and prune as rows do: records in seq order in pages
+/// that cross from rows into runs, lookups equal to the same filter over every record (newest
+/// first, paged with `before`), the cut-off for pruning across rows and runs, and a prune that
+/// ends inside a run keeps the run's later records verifiable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_read_look_up_and_prune_like_rows() {
+    const RING: u64 = 1 << 20;
+    let f = Fixture::new();
+    let old = Arc::new(tresor_store::SqliteAuditLog::open(&f.index).unwrap());
+    f.write_into(old.clone(), 1..=10, Callers::InOrder).await;
+    drop(old);
+    f.write(RING, 11..=80, Callers::Concurrent).await;
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let (rows, runs, longest): (i64, i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM audit_records), count(*), MAX(last_seq - first_seq + 1) FROM audit_batches",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, 10, "the older index's rows stay rows");
+    assert!(
+        runs >= 1 && longest >= 3,
+        "{runs} runs, the longest {longest}"
+    );
+    let log = f.open(RING);
+
+    // Every record once, in seq order, in pages of 7.
+    let mut seqs = Vec::new();
+    loop {
+        let page = log
+            .records("main", seqs.last().copied().unwrap_or(0), 7)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        seqs.extend(page.iter().map(|r| r.seq));
+    }
+    assert_eq!(seqs, (1..=80).collect::<Vec<u64>>());
+    let all = log.records("main", 0, 1000).await.unwrap();
+    assert_eq!(all.len(), 80);
+    for r in &all {
+        assert_eq!(
+            r.index,
+            AuditIndex::derive(&r.json).unwrap(),
+            "record {}",
+            r.seq
+        );
+    }
+
+    // Lookups: the same records as the filter over all of them, newest first, page by page.
+    let newest_first = |pred: &dyn Fn(&AuditRecord) -> bool| {
+        let mut v: Vec<(i64, u64)> = all
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| (r.index.event_time_millis, r.seq))
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.into_iter().map(|(_, s)| s).collect::<Vec<u64>>()
+    };
+    let paged = |q: AuditQuery| {
+        let log = log.clone();
+        async move {
+            let mut out = Vec::new();
+            let mut q = q;
+            loop {
+                let page = log.lookup(&q).await.unwrap();
+                assert!(page.len() <= q.limit);
+                let Some(last) = page.last() else { break };
+                q.before = Some((last.index.event_time_millis, last.chain.clone(), last.seq));
+                out.extend(page.iter().map(|r| r.seq));
+            }
+            out
+        }
+    };
+    let denied = AuditQuery {
+        error_code: Some("AccessDeniedException".into()),
+        limit: 4,
+        ..Default::default()
+    };
+    let expect = newest_first(&|r| r.index.error_code.as_deref() == Some("AccessDeniedException"));
+    assert_eq!(expect.len(), 16);
+    assert_eq!(paged(denied).await, expect);
+    let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
+    let window = AuditQuery {
+        resource_arn: Some(key.into()),
+        start_millis: Some((T0 + 5) * 1000),
+        end_millis: Some((T0 + 60) * 1000),
+        limit: 5,
+        ..Default::default()
+    };
+    let expect = newest_first(&|r| {
+        r.index.resources.iter().any(|x| x == key)
+            && (T0 + 5..=T0 + 60).contains(&(r.index.event_time_millis / 1000))
+    });
+    assert!(expect.iter().any(|s| *s <= 10) && expect.iter().any(|s| *s > 10));
+    assert_eq!(paged(window).await, expect);
+    let one = AuditQuery {
+        event_id: Some("evt-42".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = log.lookup(&one).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].json.contains("\"n\":42"));
+    let every = paged(AuditQuery {
+        limit: 9,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(every, newest_first(&|_| true));
+
+    // The cut-off for pruning: the last seq before the first record at or after a time.
+    let last_before = |t: i64| {
+        all.iter()
+            .find(|r| r.index.event_time_millis >= t * 1000)
+            .map_or(Some(80), |r| r.seq.checked_sub(1).filter(|s| *s > 0))
+    };
+    for t in [
+        T0,
+        T0 + 1,
+        T0 + 5,
+        T0 + 11,
+        T0 + 12,
+        T0 + 40,
+        T0 + 79,
+        T0 + 80,
+        T0 + 1000,
+    ] {
+        assert_eq!(
+            log.last_seq_before("main", t * 1000).await.unwrap(),
+            last_before(t),
+            "cut-off at T0 + {}",
+            t - T0
+        );
+    }
+
+    // A prune that ends inside a run.
+    let (first, last): (i64, i64) = c
+        .query_row(
+            "SELECT first_seq, last_seq FROM audit_batches WHERE last_seq - first_seq >= 2 ORDER BY first_seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let through = first as u64;
+    let kept = &all[through as usize - 1];
+    let anchor = Signed::sign(
+        SignedKind::Anchor,
+        &f.signer,
+        "main",
+        through + 1,
+        kept.hash,
+        (T0 + 100) * 1000,
+    );
+    assert_eq!(log.prune("main", through, &anchor).await.unwrap(), through);
+    let (first_after, last_after): (i64, i64) = c
+        .query_row(
+            "SELECT first_seq, last_seq FROM audit_batches WHERE last_seq = ?1",
+            [last],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (first_after, last_after),
+        (first + 1, last),
+        "the run keeps its later records"
+    );
+    let rest = log.records("main", 0, 1000).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (through + 1..=80).collect::<Vec<_>>()
+    );
+    assert_eq!(rest, all[through as usize..].to_vec());
+    let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.chains[0].first_seq, Some(through + 1));
+    assert_eq!(report.chains[0].records, 80 - through);
+    let every = paged(AuditQuery {
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(every, newest_first(&|r| r.seq > through));
+    drop(c);
     close(log);
 }

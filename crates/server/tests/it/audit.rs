@@ -406,19 +406,15 @@ async fn verify_passes_then_detects_tampering_via_the_cli() {
     let (ok, out, _) = tresor(&["audit", "verify", "--public-key", pk.trim()], &data);
     assert!(ok, "{out}");
 
-    // Record 3's JSON is in the record files (`audit.records`), where its row points.
-    let (at, len): (i64, i64) = rusqlite::Connection::open(data.join("audit.db"))
+    // Record 3's JSON is in the record files (`audit.records`), where its run in the index
+    // points.
+    let (at, len) = tresor_store::sqlite_audit::record_file_span(&data.join("audit.db"), "main", 3)
         .unwrap()
-        .query_row(
-            "SELECT json_at, json_len FROM audit_records WHERE seq = 3 AND json = ''",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+        .expect("record 3 is in the record files");
     assert!(edit_record_files(
         &data,
-        at as u64,
-        len as u64,
+        at,
+        len,
         b"CreateKey",
         b"DeleteKey"
     ));

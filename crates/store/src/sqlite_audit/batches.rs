@@ -1,0 +1,573 @@
+//! Records copied from the journal are indexed a run at a time, not a row each: one
+//! `audit_batches` row per run of consecutive records of a chain in an index transaction, holding
+//! where the run's JSON starts in the record files, the hash before its first record, its time
+//! range and, per record, the JSON's length, the event time and the record's hash. A row per
+//! record (its query columns, the primary key and the time index: three B-tree inserts and ~1 KB
+//! of WAL) was most of the index thread's work, which the benchmark's cores ran beside the calls
+//! (docs/benchmarks.md, twenty-third session).
+//!
+//! Reading a run derives each record's query columns from its JSON ([`AuditIndex::derive`], as
+//! `verify` does anyway), so a lookup filters the records of the runs in its time window as the
+//! SQL does the rows of older records, which keep their own rows and are read beside.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tresor_kms::audit_log::{AuditIndex, AuditQuery, AuditRecord};
+use tresor_kms::store::StoreError;
+
+use super::{arr, to_i64, to_u64};
+use crate::audit_records::RecordFiles;
+use crate::sqlite::internal;
+
+/// Bytes per record in `entries`: JSON length (u32 LE), event time in ms (i64 LE), hash.
+const ENTRY: usize = 4 + 8 + 32;
+
+/// Records per row at most, so a lookup that needs one record of a row reads a bounded run
+/// (a replay after a restart copies a whole ring of frames in one transaction).
+const MAX_RUN: usize = 1024;
+
+pub(super) const MIGRATION: &str = r#"
+    CREATE TABLE audit_batches (
+        chain     TEXT    NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER NOT NULL,
+        min_time  INTEGER NOT NULL,
+        max_time  INTEGER NOT NULL,
+        json_at   INTEGER NOT NULL,
+        prev_hash BLOB    NOT NULL,
+        entries   BLOB    NOT NULL,
+        PRIMARY KEY (chain, first_seq)
+    );
+    CREATE INDEX audit_batches_by_time ON audit_batches (max_time);
+"#;
+
+/// Inserts `records` (whose JSON is in the record files from `*json_at` on, one after another)
+/// as runs, and moves `*json_at` past them.
+pub(super) fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    records: &[&AuditRecord],
+    json_at: &mut u64,
+) -> Result<(), StoreError> {
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO audit_batches (chain, first_seq, last_seq, min_time, max_time, json_at, prev_hash, entries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(internal)?;
+    let mut rest = records;
+    while let Some(first) = rest.first() {
+        // A run: the same chain, consecutive seqs, each linking to the one before.
+        let mut n = 1;
+        while n < rest.len().min(MAX_RUN)
+            && rest[n].chain == first.chain
+            && rest[n].seq == rest[n - 1].seq + 1
+            && rest[n].prev_hash == rest[n - 1].hash
+        {
+            n += 1;
+        }
+        let (run, tail) = rest.split_at(n);
+        let mut entries = Vec::with_capacity(run.len() * ENTRY);
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        let mut bytes = 0u64;
+        for r in run {
+            let len = u32::try_from(r.json.len())
+                .map_err(|_| StoreError::Internal("an audit record over 4 GiB".into()))?;
+            let time = r.index.event_time_millis;
+            entries.extend_from_slice(&len.to_le_bytes());
+            entries.extend_from_slice(&time.to_le_bytes());
+            entries.extend_from_slice(&r.hash);
+            min_time = min_time.min(time);
+            max_time = max_time.max(time);
+            bytes += u64::from(len);
+        }
+        let last = run.last().map_or(first.seq, |r| r.seq);
+        ins.execute(params![
+            first.chain,
+            to_i64(first.seq)?,
+            to_i64(last)?,
+            min_time,
+            max_time,
+            to_i64(*json_at)?,
+            &first.prev_hash[..],
+            entries,
+        ])
+        .map_err(internal)?;
+        *json_at += bytes;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// One `audit_batches` row.
+struct Run {
+    chain: String,
+    first_seq: u64,
+    json_at: u64,
+    prev_hash: [u8; 32],
+    entries: Vec<u8>,
+}
+
+/// A run's row as read: chain, first seq, where its JSON starts, the hash before it, entries.
+type RunRow = (String, i64, i64, Vec<u8>, Vec<u8>);
+
+/// The columns [`Run::from_row`] reads, in order.
+const RUN_COLUMNS: &str = "chain, first_seq, json_at, prev_hash, entries";
+
+/// The one run `filter` (a `WHERE` clause and what follows, over `?1` = chain and `?2`)
+/// selects, if any.
+fn one_run(
+    c: &Connection,
+    filter: &str,
+    chain: &str,
+    second: i64,
+) -> Result<Option<Run>, StoreError> {
+    c.query_row(
+        &format!("SELECT {RUN_COLUMNS} FROM audit_batches WHERE {filter}"),
+        params![chain, second],
+        Run::from_row,
+    )
+    .optional()
+    .map_err(internal)?
+    .map(Run::new)
+    .transpose()
+}
+
+impl Run {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    }
+
+    fn new(row: RunRow) -> Result<Run, StoreError> {
+        let (chain, first_seq, json_at, prev_hash, entries) = row;
+        if entries.is_empty() || entries.len() % ENTRY != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "audit index run at {chain}/{first_seq} has a malformed record list"
+            )));
+        }
+        Ok(Run {
+            chain,
+            first_seq: to_u64(first_seq)?,
+            json_at: to_u64(json_at)?,
+            prev_hash: arr(prev_hash)?,
+            entries,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len() / ENTRY
+    }
+
+    /// Record `i`'s JSON length, event time and hash.
+    fn entry(&self, i: usize) -> (u64, i64, [u8; 32]) {
+        let e = &self.entries[i * ENTRY..(i + 1) * ENTRY];
+        let mut len = [0u8; 4];
+        let mut time = [0u8; 8];
+        let mut hash = [0u8; 32];
+        len.copy_from_slice(&e[..4]);
+        time.copy_from_slice(&e[4..12]);
+        hash.copy_from_slice(&e[12..]);
+        (
+            u64::from(u32::from_le_bytes(len)),
+            i64::from_le_bytes(time),
+            hash,
+        )
+    }
+
+    /// The records `keep(seq, event_time)` selects and whose JSON `wanted` accepts, in seq
+    /// order, at most `max`: their JSON read from the record files and their query columns
+    /// derived from it.
+    fn records(
+        &self,
+        files: &RecordFiles,
+        keep: impl Fn(u64, i64) -> bool,
+        wanted: impl Fn(&str) -> bool,
+        max: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut out = Vec::new();
+        let (mut at, mut prev) = (self.json_at, self.prev_hash);
+        // A run's JSON is one stretch of the record files: read whole when most of it is wanted
+        // (unless it crosses into the next segment; then record by record).
+        let kept = (0..self.len())
+            .filter(|&i| keep(self.first_seq + i as u64, self.entry(i).1))
+            .count();
+        let whole = if kept > 8 && kept * 2 >= self.len() && max >= kept {
+            let total: u64 = (0..self.len()).map(|i| self.entry(i).0).sum();
+            usize::try_from(total)
+                .ok()
+                .and_then(|total| files.read(self.json_at, total).ok())
+        } else {
+            None
+        };
+        for i in 0..self.len() {
+            if out.len() >= max {
+                break;
+            }
+            let (len, time, hash) = self.entry(i);
+            let seq = self.first_seq + i as u64;
+            if keep(seq, time) {
+                let len_usize =
+                    usize::try_from(len).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let json = match &whole {
+                    Some(text) => {
+                        let from = usize::try_from(at - self.json_at)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        text.get(from..from + len_usize)
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "audit record {seq} does not lie on character boundaries"
+                                ))
+                            })?
+                            .to_owned()
+                    }
+                    None => files.read(at, len_usize)?,
+                };
+                if !wanted(&json) {
+                    at += len;
+                    prev = hash;
+                    continue;
+                }
+                let index = AuditIndex::derive(&json).map_err(|e| {
+                    StoreError::Corrupt(format!("audit record {seq} is not a record: {e}"))
+                })?;
+                out.push(AuditRecord {
+                    chain: self.chain.clone(),
+                    seq,
+                    prev_hash: prev,
+                    hash,
+                    json,
+                    index,
+                });
+            }
+            at += len;
+            prev = hash;
+        }
+        Ok(out)
+    }
+}
+
+/// The records of `chain` after `after` from runs, in seq order, at most `limit`.
+pub(super) fn records(
+    c: &Connection,
+    files: &RecordFiles,
+    chain: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM audit_batches WHERE chain = ?1 AND last_seq > ?2 ORDER BY first_seq"
+        ))
+        .map_err(internal)?;
+    let mut rows = st.query(params![chain, to_i64(after)?]).map_err(internal)?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(internal)? else {
+            break;
+        };
+        let run = Run::new(Run::from_row(row).map_err(internal)?)?;
+        out.extend(run.records(files, |seq, _| seq > after, |_| true, limit - out.len())?);
+    }
+    Ok(out)
+}
+
+/// Whether a record passes a lookup's filters (the same as the SQL over the rows).
+fn matches(q: &AuditQuery, r: &AuditRecord) -> bool {
+    let ix = &r.index;
+    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let eq_opt = |want: &Option<String>, have: &Option<String>| {
+        want.as_deref().is_none_or(|w| have.as_deref() == Some(w))
+    };
+    eq(&q.account, &ix.account)
+        && eq(&q.region, &ix.region)
+        && eq(&q.event_name, &ix.event_name)
+        && eq_opt(&q.principal_arn, &ix.principal_arn)
+        && eq_opt(&q.username, &ix.username)
+        && eq_opt(&q.access_key_id, &ix.access_key_id)
+        && eq_opt(&q.error_code, &ix.error_code)
+        && eq(&q.event_id, &ix.event_id)
+        && q.start_millis.is_none_or(|t| ix.event_time_millis >= t)
+        && q.end_millis.is_none_or(|t| ix.event_time_millis <= t)
+        && q.read_only.is_none_or(|ro| ix.read_only == ro)
+        && q.resource_arn
+            .as_deref()
+            .is_none_or(|arn| ix.resources.iter().any(|x| x == arn))
+        && q.before.as_ref().is_none_or(|(t, chain, seq)| {
+            (ix.event_time_millis, r.chain.as_str(), r.seq) < (*t, chain.as_str(), *seq)
+        })
+}
+
+/// Strings the JSON of a record that passes `q` contains: each string filter's value as JSON
+/// escapes it (the record's own text, escaped alike). A record without one of them is passed over
+/// unparsed. (Not the user name: it is derived, e.g. from a role session's ARN.)
+fn needles(q: &AuditQuery) -> Vec<memchr::memmem::Finder<'static>> {
+    [
+        &q.account,
+        &q.region,
+        &q.event_name,
+        &q.principal_arn,
+        &q.access_key_id,
+        &q.error_code,
+        &q.event_id,
+        &q.resource_arn,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|v| serde_json::to_string(v).ok())
+    .map(|quoted| {
+        let inner = quoted
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(&quoted);
+        memchr::memmem::Finder::new(inner.as_bytes()).into_owned()
+    })
+    .collect()
+}
+
+/// The lookup order: newest first (event time, then chain, then seq, all descending).
+pub(super) fn sort_newest_first(records: &mut [AuditRecord]) {
+    records.sort_unstable_by(|a, b| {
+        (b.index.event_time_millis, &b.chain, b.seq).cmp(&(
+            a.index.event_time_millis,
+            &a.chain,
+            a.seq,
+        ))
+    });
+}
+
+/// The records of runs that pass `q`, newest first, at most `q.limit`: the runs overlapping the
+/// query's time window, newest first, until the next run ends before the `limit`-th record
+/// found (it could only add older ones).
+pub(super) fn lookup(
+    c: &Connection,
+    files: &RecordFiles,
+    q: &AuditQuery,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let start = q.start_millis.unwrap_or(i64::MIN);
+    let mut end = q.end_millis.unwrap_or(i64::MAX);
+    if let Some((t, _, _)) = &q.before {
+        end = end.min(*t);
+    }
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS}, max_time FROM audit_batches WHERE max_time >= ?1 AND min_time <= ?2 ORDER BY max_time DESC"
+        ))
+        .map_err(internal)?;
+    let mut rows = st.query(params![start, end]).map_err(internal)?;
+    let needles = needles(q);
+    let mut found: Vec<AuditRecord> = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        let max_time: i64 = row.get(5).map_err(internal)?;
+        if found.len() >= q.limit
+            && found
+                .last()
+                .is_some_and(|r| max_time < r.index.event_time_millis)
+        {
+            break;
+        }
+        let run = Run::new(Run::from_row(row).map_err(internal)?)?;
+        let records = run.records(
+            files,
+            |_, t| t >= start && t <= end,
+            |json| needles.iter().all(|n| n.find(json.as_bytes()).is_some()),
+            usize::MAX,
+        )?;
+        found.extend(records.into_iter().filter(|r| matches(q, r)));
+        if found.len() >= q.limit {
+            sort_newest_first(&mut found);
+            found.truncate(q.limit);
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the records of `chain` with `seq <= through` from runs (a run that holds both sides
+/// keeps its later records); returns how many.
+pub(super) fn prune(
+    tx: &rusqlite::Transaction<'_>,
+    chain: &str,
+    through: u64,
+) -> Result<u64, StoreError> {
+    let through_i = to_i64(through)?;
+    let whole: i64 = tx
+        .query_row(
+            "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_batches WHERE chain = ?1 AND last_seq <= ?2",
+            params![chain, through_i],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    tx.execute(
+        "DELETE FROM audit_batches WHERE chain = ?1 AND last_seq <= ?2",
+        params![chain, through_i],
+    )
+    .map_err(internal)?;
+    let mut pruned = to_u64(whole)?;
+    let split = one_run(
+        tx,
+        "chain = ?1 AND first_seq <= ?2 AND last_seq > ?2",
+        chain,
+        through_i,
+    )?;
+    if let Some(run) = split {
+        let k = usize::try_from(through + 1 - run.first_seq)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut json_at = run.json_at;
+        let mut prev = run.prev_hash;
+        for i in 0..k {
+            let (len, _, hash) = run.entry(i);
+            json_at += len;
+            prev = hash;
+        }
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        for i in k..run.len() {
+            let (_, time, _) = run.entry(i);
+            min_time = min_time.min(time);
+            max_time = max_time.max(time);
+        }
+        tx.execute(
+            "UPDATE audit_batches SET first_seq = ?1, json_at = ?2, prev_hash = ?3, entries = ?4, min_time = ?5, max_time = ?6
+             WHERE chain = ?7 AND first_seq = ?8",
+            params![
+                to_i64(through + 1)?,
+                to_i64(json_at)?,
+                &prev[..],
+                &run.entries[k * ENTRY..],
+                min_time,
+                max_time,
+                chain,
+                to_i64(run.first_seq)?,
+            ],
+        )
+        .map_err(internal)?;
+        pruned += k as u64;
+    }
+    Ok(pruned)
+}
+
+/// Where `chain`'s oldest run starts in the record files.
+pub(super) fn oldest_json_at(c: &Connection, chain: &str) -> Result<Option<u64>, StoreError> {
+    let at: Option<i64> = c
+        .prepare_cached(
+            "SELECT json_at FROM audit_batches WHERE chain = ?1 ORDER BY first_seq LIMIT 1",
+        )
+        .map_err(internal)?
+        .query_row([chain], |r| r.get(0))
+        .optional()
+        .map_err(internal)?;
+    at.map(to_u64).transpose()
+}
+
+/// The first seq of `chain` in runs with an event time at or after `cutoff`.
+pub(super) fn first_seq_at_or_after(
+    c: &Connection,
+    chain: &str,
+    cutoff: i64,
+) -> Result<Option<u64>, StoreError> {
+    // Runs hold disjoint seq ranges: the first run (by seq) that reaches the cut-off holds it.
+    let Some(run) = one_run(
+        c,
+        "chain = ?1 AND max_time >= ?2 ORDER BY first_seq LIMIT 1",
+        chain,
+        cutoff,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok((0..run.len())
+        .find(|&i| run.entry(i).1 >= cutoff)
+        .map(|i| run.first_seq + i as u64))
+}
+
+/// The largest seq of `chain` in runs below `below` (any, without it).
+pub(super) fn last_seq_below(
+    c: &Connection,
+    chain: &str,
+    below: Option<u64>,
+) -> Result<Option<u64>, StoreError> {
+    let v: Option<i64> = match below {
+        Some(b) => c
+            .query_row(
+                "SELECT MAX(MIN(last_seq, ?2 - 1)) FROM audit_batches WHERE chain = ?1 AND first_seq < ?2",
+                params![chain, to_i64(b)?],
+                |r| r.get(0),
+            )
+            .map_err(internal)?,
+        None => c
+            .query_row(
+                "SELECT MAX(last_seq) FROM audit_batches WHERE chain = ?1",
+                [chain],
+                |r| r.get(0),
+            )
+            .map_err(internal)?,
+    };
+    v.map(to_u64).transpose()
+}
+
+/// For tests that edit the index as an attacker would: every run turned back into one row per
+/// record with its JSON in the row, so SQL written against rows edits the records.
+#[doc(hidden)]
+pub fn runs_to_rows(index: &std::path::Path) -> Result<(), StoreError> {
+    let c = Connection::open(index).map_err(internal)?;
+    let files = RecordFiles::open(
+        crate::audit_records::records_dir(index),
+        crate::audit_records::DEFAULT_SEGMENT_BYTES,
+    )?;
+    let runs = c
+        .prepare(&format!("SELECT {RUN_COLUMNS} FROM audit_batches"))
+        .map_err(internal)?
+        .query_map([], Run::from_row)
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    let mut ins = c.prepare(super::INSERT_RECORD).map_err(internal)?;
+    for row in runs {
+        let run = Run::new(row)?;
+        for r in run.records(&files, |_, _| true, |_| true, usize::MAX)? {
+            super::insert_row(&mut ins, &r)?;
+        }
+    }
+    c.execute("DELETE FROM audit_batches", [])
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// For tests that edit the record files as an attacker would: where record `seq` of `chain`
+/// is in them (offset, length), if it is there.
+#[doc(hidden)]
+pub fn record_file_span(
+    index: &std::path::Path,
+    chain: &str,
+    seq: u64,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    let c = Connection::open(index).map_err(internal)?;
+    let row: Option<(i64, i64)> = c
+        .query_row(
+            "SELECT json_at, json_len FROM audit_records WHERE chain = ?1 AND seq = ?2 AND json_at IS NOT NULL",
+            params![chain, to_i64(seq)?],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(internal)?;
+    if let Some((at, len)) = row {
+        return Ok(Some((to_u64(at)?, to_u64(len)?)));
+    }
+    let Some(run) = one_run(
+        &c,
+        "chain = ?1 AND first_seq <= ?2 AND last_seq >= ?2",
+        chain,
+        to_i64(seq)?,
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut at = run.json_at;
+    for i in 0..run.len() {
+        let (len, _, _) = run.entry(i);
+        if run.first_seq + i as u64 == seq {
+            return Ok(Some((at, len)));
+        }
+        at += len;
+    }
+    Ok(None)
+}
