@@ -1018,3 +1018,42 @@ async fn runs_read_look_up_and_prune_like_rows() {
     drop(c);
     close(log);
 }
+
+/// A run whose `last_seq` was edited to claim records its list does not hold is a corrupt index
+/// to a prune that cuts inside it, not a panic or a prune of bytes it does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_claiming_more_records_than_it_holds_is_reported_by_prune() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let (first, last): (i64, i64) = c
+        .query_row(
+            "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE audit_batches SET last_seq = last_seq + 100 WHERE first_seq = ?1",
+        [first],
+    )
+    .unwrap();
+    drop(c);
+    let log = f.open(MIN_CAPACITY);
+    let through = last as u64;
+    let anchor = Signed::sign(
+        SignedKind::Anchor,
+        &f.signer,
+        "main",
+        through + 1,
+        [0; 32],
+        0,
+    );
+    let e = log.prune("main", through, &anchor).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("fewer records than its last seq says"),
+        "{e}"
+    );
+    close(log);
+}
