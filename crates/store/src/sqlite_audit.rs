@@ -702,31 +702,27 @@ impl AuditBackend for SqliteAuditLog {
                     .optional()
                     .map_err(internal)?
                     .flatten();
-                let first_new = match (
+                let first_new = [
                     first_new.map(to_u64).transpose()?,
                     batches::first_seq_at_or_after(c, &chain, before_millis)?,
-                ) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let last: Option<i64> = match first_new {
-                    Some(f) => c
-                        .query_row(
-                            "SELECT MAX(seq) FROM audit_records WHERE chain = ?1 AND seq < ?2",
-                            params![chain, to_i64(f)?],
-                            |r| r.get(0),
-                        )
-                        .map_err(internal)?,
-                    None => c
-                        .query_row(
-                            "SELECT MAX(seq) FROM audit_records WHERE chain = ?1",
-                            params![chain],
-                            |r| r.get(0),
-                        )
-                        .map_err(internal)?,
-                };
-                let last = last.map(to_u64).transpose()?;
-                Ok(last.max(batches::last_seq_below(c, &chain, first_new)?))
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                // The last seq before it (before none: the last of all), in rows or in runs.
+                let below = first_new.map(to_i64).transpose()?.unwrap_or(i64::MAX);
+                let last: Option<i64> = c
+                    .query_row(
+                        "SELECT MAX(s) FROM (
+                             SELECT MAX(seq) AS s FROM audit_records WHERE chain = ?1 AND seq < ?2
+                             UNION ALL
+                             SELECT MAX(MIN(last_seq, ?2 - 1)) FROM audit_batches WHERE chain = ?1 AND first_seq < ?2
+                         )",
+                        params![chain, below],
+                        |r| r.get(0),
+                    )
+                    .map_err(internal)?;
+                last.map(to_u64).transpose()
             })
             .await
     }

@@ -182,27 +182,27 @@ impl Run {
         wanted: impl Fn(&str) -> bool,
         max: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut out = Vec::new();
-        let (mut at, mut prev) = (self.json_at, self.prev_hash);
+        let entries: Vec<(u64, i64, [u8; 32])> = (0..self.len()).map(|i| self.entry(i)).collect();
+        let kept = (self.first_seq..)
+            .zip(&entries)
+            .filter(|(seq, (_, time, _))| keep(*seq, *time))
+            .count();
         // A run's JSON is one stretch of the record files: read whole when most of it is wanted
         // (unless it crosses into the next segment; then record by record).
-        let kept = (0..self.len())
-            .filter(|&i| keep(self.first_seq + i as u64, self.entry(i).1))
-            .count();
-        let whole = if kept > 8 && kept * 2 >= self.len() && max >= kept {
-            let total: u64 = (0..self.len()).map(|i| self.entry(i).0).sum();
+        let whole = if kept > 8 && kept * 2 >= entries.len() && max >= kept {
+            let total: u64 = entries.iter().map(|(len, _, _)| len).sum();
             usize::try_from(total)
                 .ok()
                 .and_then(|total| files.read(self.json_at, total).ok())
         } else {
             None
         };
-        for i in 0..self.len() {
+        let mut out = Vec::new();
+        let (mut at, mut prev) = (self.json_at, self.prev_hash);
+        for (seq, &(len, time, hash)) in (self.first_seq..).zip(&entries) {
             if out.len() >= max {
                 break;
             }
-            let (len, time, hash) = self.entry(i);
-            let seq = self.first_seq + i as u64;
             if keep(seq, time) {
                 let len_usize =
                     usize::try_from(len).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -220,22 +220,19 @@ impl Run {
                     }
                     None => files.read(at, len_usize)?,
                 };
-                if !wanted(&json) {
-                    at += len;
-                    prev = hash;
-                    continue;
+                if wanted(&json) {
+                    let index = AuditIndex::derive(&json).map_err(|e| {
+                        StoreError::Corrupt(format!("audit record {seq} is not a record: {e}"))
+                    })?;
+                    out.push(AuditRecord {
+                        chain: self.chain.clone(),
+                        seq,
+                        prev_hash: prev,
+                        hash,
+                        json,
+                        index,
+                    });
                 }
-                let index = AuditIndex::derive(&json).map_err(|e| {
-                    StoreError::Corrupt(format!("audit record {seq} is not a record: {e}"))
-                })?;
-                out.push(AuditRecord {
-                    chain: self.chain.clone(),
-                    seq,
-                    prev_hash: prev,
-                    hash,
-                    json,
-                    index,
-                });
             }
             at += len;
             prev = hash;
@@ -484,31 +481,6 @@ pub(super) fn first_seq_at_or_after(
     Ok((0..run.len())
         .find(|&i| run.entry(i).1 >= cutoff)
         .map(|i| run.first_seq + i as u64))
-}
-
-/// The largest seq of `chain` in runs below `below` (any, without it).
-pub(super) fn last_seq_below(
-    c: &Connection,
-    chain: &str,
-    below: Option<u64>,
-) -> Result<Option<u64>, StoreError> {
-    let v: Option<i64> = match below {
-        Some(b) => c
-            .query_row(
-                "SELECT MAX(MIN(last_seq, ?2 - 1)) FROM audit_batches WHERE chain = ?1 AND first_seq < ?2",
-                params![chain, to_i64(b)?],
-                |r| r.get(0),
-            )
-            .map_err(internal)?,
-        None => c
-            .query_row(
-                "SELECT MAX(last_seq) FROM audit_batches WHERE chain = ?1",
-                [chain],
-                |r| r.get(0),
-            )
-            .map_err(internal)?,
-    };
-    v.map(to_u64).transpose()
 }
 
 /// For tests that edit the index as an attacker would: every run turned back into one row per
