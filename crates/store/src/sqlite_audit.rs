@@ -14,6 +14,7 @@ use crate::audit_records::{DEFAULT_SEGMENT_BYTES, RecordFiles, records_dir};
 use crate::sqlite::{Checkpoints, Db, internal};
 
 mod batches;
+mod summary;
 pub use batches::{record_file_span, runs_to_rows};
 
 const MIGRATIONS: &[&str] = &[
@@ -92,6 +93,7 @@ const MIGRATIONS: &[&str] = &[
     // Records copied from the journal from now on are indexed a run at a time (see `batches`);
     // older rows stay and are read beside.
     batches::MIGRATION,
+    batches::SUMMARY_MIGRATION,
 ];
 
 /// SQLite implementation of [`AuditBackend`].

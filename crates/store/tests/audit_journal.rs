@@ -1057,3 +1057,194 @@ async fn a_run_claiming_more_records_than_it_holds_is_reported_by_prune() {
     );
     close(log);
 }
+
+/// Overwrites the record-file bytes of record `seq` of chain `main` with `x`s.
+fn garble_record(index: &Path, seq: u64) {
+    let (at, len) = tresor_store::sqlite_audit::record_file_span(index, "main", seq)
+        .unwrap()
+        .expect("the record is in the record files");
+    let (start, path) = segments(index)
+        .into_iter()
+        .rev()
+        .find(|(s, _)| *s <= at)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let from = usize::try_from(at - start).unwrap();
+    bytes[from..from + usize::try_from(len).unwrap()].fill(b'x');
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// Each run keeps a summary of the values lookups ask for, and a lookup passes over the runs it
+/// rules out without reading them: with the JSON of the first run's records garbled, a lookup
+/// for a user name no record has (a filter the JSON pre-filter cannot apply) answers, while one
+/// for the user name every record has reads the garbled run and fails. A run indexed before
+/// summaries existed (none stored) is read by every lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_pass_over_runs_their_summary_rules_out() {
+    let f = Fixture::new();
+    for range in [1..=20, 21..=40, 41..=60] {
+        f.write(MIN_CAPACITY, range, Callers::InOrder).await;
+    }
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let (runs, with_summary): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), count(summary) FROM audit_batches",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        runs >= 3 && runs == with_summary,
+        "{runs} runs, {with_summary} with a summary"
+    );
+    let log = f.open(MIN_CAPACITY);
+    let by = |user: &str| AuditQuery {
+        username: Some(user.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(log.lookup(&by("alice")).await.unwrap().len(), 60);
+    close(log);
+    for seq in 1..=20 {
+        garble_record(&f.index, seq);
+    }
+    let log = f.open(MIN_CAPACITY);
+    assert_eq!(log.lookup(&by("bob")).await.unwrap(), Vec::new());
+    let e = log.lookup(&by("alice")).await.unwrap_err();
+    assert!(e.to_string().contains("is not a record"), "{e}");
+    let found = log
+        .lookup(&AuditQuery {
+            event_id: Some("evt-42".into()),
+            username: Some("alice".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![42]);
+
+    // Without summaries (an index from before them), every run in the window is read.
+    c.execute("UPDATE audit_batches SET summary = NULL", [])
+        .unwrap();
+    let e = log.lookup(&by("bob")).await.unwrap_err();
+    assert!(e.to_string().contains("is not a record"), "{e}");
+    close(log);
+}
+
+/// Clearing a run's summary would hide its records from lookups; reading the run checks each
+/// record against it, so `verify` reports every record it no longer covers, and a summary of
+/// the wrong shape is a corrupt index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_summary_is_reported_by_verify() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=10, Callers::InOrder).await;
+    f.write(MIN_CAPACITY, 11..=20, Callers::InOrder).await;
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let (first, last): (i64, i64) = c
+        .query_row(
+            "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE audit_batches SET summary = zeroblob(length(summary)) WHERE first_seq = ?1",
+        [first],
+    )
+    .unwrap();
+    let log = f.open(MIN_CAPACITY);
+    let hidden = log
+        .lookup(&AuditQuery {
+            event_id: Some(format!("evt-{first}")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(hidden.is_empty(), "the cleared summary rules its run out");
+    let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+    assert!(!report.ok);
+    let problems = &report.chains[0].problems;
+    assert_eq!(
+        problems,
+        &(first..=last)
+            .map(|s| format!("record {s}'s query columns do not match its content"))
+            .collect::<Vec<_>>()
+    );
+    c.execute(
+        "UPDATE audit_batches SET summary = X'00' WHERE first_seq = ?1",
+        [first],
+    )
+    .unwrap();
+    let e = log.records("main", 0, 100).await.unwrap_err();
+    assert!(e.to_string().contains("has a malformed summary"), "{e}");
+    let e = verify(&*log, &f.signer.public_key()).await.unwrap_err();
+    assert!(e.to_string().contains("has a malformed summary"), "{e}");
+    close(log);
+}
+
+/// Many records in one second (event times have a second's resolution, and a busy server
+/// writes tens of thousands a second) lie in many runs with the same time range. A lookup for
+/// the newest of them reads only the runs it needs, and pages through them in order: here the
+/// first run's JSON is garbled, and the newest records and every page that does not reach the
+/// first run still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_second_is_read_from_its_newest_runs() {
+    let f = Fixture::new();
+    let mut prev = tresor_kms::audit_log::GENESIS_HASH;
+    for batch in 0..4u64 {
+        let log = f.open(MIN_CAPACITY);
+        let mut records = Vec::new();
+        for seq in batch * 5 + 1..=batch * 5 + 5 {
+            let json = event_json(&event(seq, "Decrypt", T0));
+            let hash = record_hash("main", seq, &prev, &json);
+            let e = event(seq, "Decrypt", T0);
+            records.push(AuditRecord {
+                chain: "main".into(),
+                seq,
+                prev_hash: prev,
+                hash,
+                json,
+                index: AuditIndex::from_event(e),
+            });
+            prev = hash;
+        }
+        let head = Signed::sign(
+            SignedKind::Head,
+            &f.signer,
+            "main",
+            batch * 5 + 5,
+            prev,
+            T0 * 1000,
+        );
+        log.append(records, &head, None).await.unwrap();
+        close(log);
+    }
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let runs: Vec<(i64, i64)> = c
+        .prepare("SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(runs, vec![(1, 5), (6, 10), (11, 15), (16, 20)]);
+    for seq in 1..=5 {
+        garble_record(&f.index, seq);
+    }
+    let log = f.open(MIN_CAPACITY);
+    let mut q = AuditQuery {
+        limit: 7,
+        ..Default::default()
+    };
+    let seqs = |v: Vec<AuditRecord>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let page = log.lookup(&q).await.unwrap();
+    assert_eq!(seqs(page.clone()), (14..=20).rev().collect::<Vec<_>>());
+    q.before = Some((T0 * 1000, "main".into(), 14));
+    let page = log.lookup(&q).await.unwrap();
+    assert_eq!(seqs(page), (7..=13).rev().collect::<Vec<_>>());
+    q.before = Some((T0 * 1000, "main".into(), 7));
+    let e = log.lookup(&q).await.unwrap_err();
+    assert!(e.to_string().contains("is not a record"), "{e}");
+    close(log);
+}

@@ -8,12 +8,15 @@
 //!
 //! Reading a run derives each record's query columns from its JSON ([`AuditIndex::derive`], as
 //! `verify` does anyway), so a lookup filters the records of the runs in its time window as the
-//! SQL does the rows of older records, which keep their own rows and are read beside.
+//! SQL does the rows of older records, which keep their own rows and are read beside. Each run
+//! also keeps a summary of the values lookups ask for ([`summary`]), so a lookup for a key, a
+//! caller or an event passes over the runs that cannot hold it unread.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tresor_kms::audit_log::{AuditIndex, AuditQuery, AuditRecord};
 use tresor_kms::store::StoreError;
 
+use super::summary::{self, Summary};
 use super::{arr, to_i64, to_u64};
 use crate::audit_records::RecordFiles;
 use crate::sqlite::internal;
@@ -40,6 +43,16 @@ pub(super) const MIGRATION: &str = r#"
     CREATE INDEX audit_batches_by_time ON audit_batches (max_time);
 "#;
 
+/// Runs indexed from now on carry a summary ([`summary`]); older runs have none and are read by
+/// every lookup that reaches their time window. Lookups take runs in their own order (newest
+/// first by time, chain, seq), so that the runs of one busy second are not all read to find its
+/// newest records.
+pub(super) const SUMMARY_MIGRATION: &str = r#"
+    ALTER TABLE audit_batches ADD COLUMN summary BLOB;
+    CREATE INDEX audit_batches_newest ON audit_batches (max_time, chain, last_seq);
+    DROP INDEX audit_batches_by_time;
+"#;
+
 /// Inserts `records` (whose JSON is in the record files from `*json_at` on, one after another)
 /// as runs, and moves `*json_at` past them.
 pub(super) fn insert(
@@ -49,8 +62,8 @@ pub(super) fn insert(
 ) -> Result<(), StoreError> {
     let mut ins = tx
         .prepare_cached(
-            "INSERT INTO audit_batches (chain, first_seq, last_seq, min_time, max_time, json_at, prev_hash, entries)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO audit_batches (chain, first_seq, last_seq, min_time, max_time, json_at, prev_hash, entries, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(internal)?;
     let mut rest = records;
@@ -68,6 +81,7 @@ pub(super) fn insert(
         let mut entries = Vec::with_capacity(run.len() * ENTRY);
         let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
         let mut bytes = 0u64;
+        let mut values = summary::Builder::new();
         for r in run {
             let len = u32::try_from(r.json.len())
                 .map_err(|_| StoreError::Internal("an audit record over 4 GiB".into()))?;
@@ -78,6 +92,7 @@ pub(super) fn insert(
             min_time = min_time.min(time);
             max_time = max_time.max(time);
             bytes += u64::from(len);
+            values.add(&r.index);
         }
         let last = run.last().map_or(first.seq, |r| r.seq);
         ins.execute(params![
@@ -89,6 +104,7 @@ pub(super) fn insert(
             to_i64(*json_at)?,
             &first.prev_hash[..],
             entries,
+            values.finish(),
         ])
         .map_err(internal)?;
         *json_at += bytes;
@@ -104,13 +120,17 @@ struct Run {
     json_at: u64,
     prev_hash: [u8; 32],
     entries: Vec<u8>,
+    summary: Option<Vec<u8>>,
 }
 
-/// A run's row as read: chain, first seq, where its JSON starts, the hash before it, entries.
-type RunRow = (String, i64, i64, Vec<u8>, Vec<u8>);
+/// A run's row as read: chain, first seq, where its JSON starts, the hash before it, entries,
+/// summary.
+type RunRow = (String, i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 
 /// The columns [`Run::from_row`] reads, in order.
-const RUN_COLUMNS: &str = "chain, first_seq, json_at, prev_hash, entries";
+const RUN_COLUMNS: &str = "chain, first_seq, json_at, prev_hash, entries, summary";
+/// The column after them.
+const AFTER_RUN_COLUMNS: usize = 6;
 
 /// The one run `filter` (a `WHERE` clause and what follows, over `?1` = chain and `?2`)
 /// selects, if any.
@@ -133,22 +153,31 @@ fn one_run(
 
 impl Run {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     }
 
     fn new(row: RunRow) -> Result<Run, StoreError> {
-        let (chain, first_seq, json_at, prev_hash, entries) = row;
+        let (chain, first_seq, json_at, prev_hash, entries, summary) = row;
         if entries.is_empty() || entries.len() % ENTRY != 0 {
             return Err(StoreError::Corrupt(format!(
                 "audit index run at {chain}/{first_seq} has a malformed record list"
             )));
         }
+        Summary::parse(summary.as_deref(), &chain, first_seq)?;
         Ok(Run {
             chain,
             first_seq: to_u64(first_seq)?,
             json_at: to_u64(json_at)?,
             prev_hash: arr(prev_hash)?,
             entries,
+            summary,
         })
     }
 
@@ -174,7 +203,8 @@ impl Run {
 
     /// The records `keep(seq, event_time)` selects and whose JSON `wanted` accepts, in seq
     /// order, at most `max`: their JSON read from the record files and their query columns
-    /// derived from it.
+    /// derived from it. A record the run's summary does not cover (an edited index) comes without
+    /// query columns, which `verify` reports.
     fn records(
         &self,
         files: &RecordFiles,
@@ -197,6 +227,11 @@ impl Run {
         } else {
             None
         };
+        let summary = Summary::parse(
+            self.summary.as_deref(),
+            &self.chain,
+            to_i64(self.first_seq)?,
+        )?;
         let mut out = Vec::new();
         let (mut at, mut prev) = (self.json_at, self.prev_hash);
         for (seq, &(len, time, hash)) in (self.first_seq..).zip(&entries) {
@@ -221,9 +256,12 @@ impl Run {
                     None => files.read(at, len_usize)?,
                 };
                 if wanted(&json) {
-                    let index = AuditIndex::derive(&json).map_err(|e| {
+                    let mut index = AuditIndex::derive(&json).map_err(|e| {
                         StoreError::Corrupt(format!("audit record {seq} is not a record: {e}"))
                     })?;
+                    if summary.as_ref().is_some_and(|s| !s.covers(&index)) {
+                        index = AuditIndex::default();
+                    }
                     out.push(AuditRecord {
                         chain: self.chain.clone(),
                         seq,
@@ -331,8 +369,10 @@ pub(super) fn sort_newest_first(records: &mut [AuditRecord]) {
 }
 
 /// The records of runs that pass `q`, newest first, at most `q.limit`: the runs overlapping the
-/// query's time window, newest first, until the next run ends before the `limit`-th record
-/// found (it could only add older ones).
+/// query's time window in the lookup order of their newest possible record (max time, chain,
+/// last seq), until that is older than the `limit`-th record found (every later run could only
+/// add older ones). Runs whose summary rules the query out, and runs wholly at or after the page
+/// cursor `before`, are passed over unread.
 pub(super) fn lookup(
     c: &Connection,
     files: &RecordFiles,
@@ -348,20 +388,54 @@ pub(super) fn lookup(
     }
     let mut st = c
         .prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS}, max_time FROM audit_batches WHERE max_time >= ?1 AND min_time <= ?2 ORDER BY max_time DESC"
+            "SELECT {RUN_COLUMNS}, max_time, min_time, last_seq FROM audit_batches
+             WHERE max_time >= ?1 AND min_time <= ?2 ORDER BY max_time DESC, chain DESC, last_seq DESC"
         ))
         .map_err(internal)?;
     let mut rows = st.query(params![start, end]).map_err(internal)?;
     let needles = needles(q);
+    let wanted = summary::query_hashes(q);
     let mut found: Vec<AuditRecord> = Vec::new();
     while let Some(row) = rows.next().map_err(internal)? {
-        let max_time: i64 = row.get(5).map_err(internal)?;
+        let chain = row
+            .get_ref(0)
+            .map_err(internal)?
+            .as_str()
+            .map_err(|e| internal(e.into()))?;
+        let first_seq: i64 = row.get(1).map_err(internal)?;
+        let max_time: i64 = row.get(AFTER_RUN_COLUMNS).map_err(internal)?;
+        let min_time: i64 = row.get(AFTER_RUN_COLUMNS + 1).map_err(internal)?;
+        let last_seq = to_u64(row.get(AFTER_RUN_COLUMNS + 2).map_err(internal)?)?;
+        // Each record of the run sorts between these two in the lookup order.
+        let (newest, oldest) = (
+            (max_time, chain, last_seq),
+            (min_time, chain, to_u64(first_seq)?),
+        );
         if found.len() >= q.limit
             && found
                 .last()
-                .is_some_and(|r| max_time < r.index.event_time_millis)
+                .is_some_and(|r| newest < (r.index.event_time_millis, r.chain.as_str(), r.seq))
         {
             break;
+        }
+        if q.before
+            .as_ref()
+            .is_some_and(|(t, c, s)| oldest >= (*t, c.as_str(), *s))
+        {
+            continue;
+        }
+        if !wanted.is_empty() {
+            // Passed over without copying its record list when its summary rules it out.
+            let bytes = row
+                .get_ref(AFTER_RUN_COLUMNS - 1)
+                .map_err(internal)?
+                .as_blob_or_null()
+                .map_err(|e| internal(e.into()))?;
+            if let Some(s) = Summary::parse(bytes, chain, first_seq)?
+                && !s.may_hold_all(&wanted)
+            {
+                continue;
+            }
         }
         let run = Run::new(Run::from_row(row).map_err(internal)?)?;
         let records = run.records(
