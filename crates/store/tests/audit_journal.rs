@@ -754,21 +754,8 @@ async fn a_failed_index_transaction_is_retried_over_the_same_record_bytes() {
     // and its retries copy the same ones.
     let head = log.head("main").await.unwrap().unwrap();
     assert_eq!(head.seq, 5);
-    let (mut prev, mut records) = (head.hash, Vec::new());
-    for seq in 6..=15 {
-        let e = event(seq, "Decrypt", T0 + seq as i64);
-        let json = event_json(&e);
-        let hash = record_hash("main", seq, &prev, &json);
-        records.push(AuditRecord {
-            chain: "main".into(),
-            seq,
-            prev_hash: prev,
-            hash,
-            json,
-            index: AuditIndex::from_event(e),
-        });
-        prev = hash;
-    }
+    let mut prev = head.hash;
+    let records = chained(&mut prev, 6..=15, |seq| T0 + seq as i64);
     let head = Signed::sign(
         SignedKind::Head,
         &f.signer,
@@ -821,10 +808,7 @@ async fn an_edited_record_pointer_is_reported_not_followed() {
     assert_eq!(edited, 1);
     drop(c);
     let log = f.open(MIN_CAPACITY);
-    let e = log.records("main", 0, 10).await.unwrap_err();
-    assert!(e.to_string().contains("missing from its segment"), "{e}");
-    let e = verify(&*log, &f.signer.public_key()).await.unwrap_err();
-    assert!(e.to_string().contains("missing from its segment"), "{e}");
+    reads_and_verify_fail(&f, &log, "missing from its segment").await;
     close(log);
 }
 
@@ -1026,13 +1010,7 @@ async fn a_run_claiming_more_records_than_it_holds_is_reported_by_prune() {
     let f = Fixture::new();
     f.write(MIN_CAPACITY, 1..=5, Callers::InOrder).await;
     let c = rusqlite::Connection::open(&f.index).unwrap();
-    let (first, last): (i64, i64) = c
-        .query_row(
-            "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (first, last) = first_run(&c);
     c.execute(
         "UPDATE audit_batches SET last_seq = last_seq + 100 WHERE first_seq = ?1",
         [first],
@@ -1056,6 +1034,49 @@ async fn a_run_claiming_more_records_than_it_holds_is_reported_by_prune() {
         "{e}"
     );
     close(log);
+}
+
+/// The first and last seq of the index's first run.
+fn first_run(c: &rusqlite::Connection) -> (i64, i64) {
+    c.query_row(
+        "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Records `seqs` of chain `main` (Decrypt events at `time(seq)` seconds) linked from `*prev`,
+/// which moves to the last one's hash.
+fn chained(
+    prev: &mut [u8; 32],
+    seqs: std::ops::RangeInclusive<u64>,
+    time: impl Fn(u64) -> i64,
+) -> Vec<AuditRecord> {
+    seqs.map(|seq| {
+        let e = event(seq, "Decrypt", time(seq));
+        let json = event_json(&e);
+        let hash = record_hash("main", seq, prev, &json);
+        let r = AuditRecord {
+            chain: "main".into(),
+            seq,
+            prev_hash: *prev,
+            hash,
+            json,
+            index: AuditIndex::from_event(e),
+        };
+        *prev = hash;
+        r
+    })
+    .collect()
+}
+
+/// Reading chain `main` and verifying the log both fail with an error that says `what`.
+async fn reads_and_verify_fail(f: &Fixture, log: &JournaledAuditLog, what: &str) {
+    let e = log.records("main", 0, 100).await.unwrap_err();
+    assert!(e.to_string().contains(what), "{e}");
+    let e = verify(log, &f.signer.public_key()).await.unwrap_err();
+    assert!(e.to_string().contains(what), "{e}");
 }
 
 /// Overwrites the record-file bytes of record `seq` of chain `main` with `x`s.
@@ -1140,13 +1161,7 @@ async fn an_edited_summary_is_reported_by_verify() {
     f.write(MIN_CAPACITY, 1..=10, Callers::InOrder).await;
     f.write(MIN_CAPACITY, 11..=20, Callers::InOrder).await;
     let c = rusqlite::Connection::open(&f.index).unwrap();
-    let (first, last): (i64, i64) = c
-        .query_row(
-            "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (first, last) = first_run(&c);
     c.execute(
         "UPDATE audit_batches SET summary = zeroblob(length(summary)) WHERE first_seq = ?1",
         [first],
@@ -1176,10 +1191,7 @@ async fn an_edited_summary_is_reported_by_verify() {
         [first],
     )
     .unwrap();
-    let e = log.records("main", 0, 100).await.unwrap_err();
-    assert!(e.to_string().contains("has a malformed summary"), "{e}");
-    let e = verify(&*log, &f.signer.public_key()).await.unwrap_err();
-    assert!(e.to_string().contains("has a malformed summary"), "{e}");
+    reads_and_verify_fail(&f, &log, "has a malformed summary").await;
     close(log);
 }
 
@@ -1194,21 +1206,7 @@ async fn a_busy_second_is_read_from_its_newest_runs() {
     let mut prev = tresor_kms::audit_log::GENESIS_HASH;
     for batch in 0..4u64 {
         let log = f.open(MIN_CAPACITY);
-        let mut records = Vec::new();
-        for seq in batch * 5 + 1..=batch * 5 + 5 {
-            let json = event_json(&event(seq, "Decrypt", T0));
-            let hash = record_hash("main", seq, &prev, &json);
-            let e = event(seq, "Decrypt", T0);
-            records.push(AuditRecord {
-                chain: "main".into(),
-                seq,
-                prev_hash: prev,
-                hash,
-                json,
-                index: AuditIndex::from_event(e),
-            });
-            prev = hash;
-        }
+        let records = chained(&mut prev, batch * 5 + 1..=batch * 5 + 5, |_| T0);
         let head = Signed::sign(
             SignedKind::Head,
             &f.signer,
