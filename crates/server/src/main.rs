@@ -251,6 +251,20 @@ enum AuditCommand {
         error_code: Option<String>,
         #[arg(long)]
         account: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        /// One record, by its eventID.
+        #[arg(long)]
+        event_id: Option<String>,
+        /// The caller's user name, as `LookupEvents`' `Username` matches it.
+        #[arg(long)]
+        username: Option<String>,
+        /// The access key the caller signed with (userIdentity.accessKeyId).
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// Only read-only calls (`true`) or only the others (`false`).
+        #[arg(long)]
+        read_only: Option<bool>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -567,6 +581,11 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
             principal_arn,
             error_code,
             account,
+            region,
+            event_id,
+            username,
+            access_key_id,
+            read_only,
             limit,
         } => {
             let backend =
@@ -579,6 +598,11 @@ async fn audit(cmd: AuditCommand) -> Result<ExitCode, String> {
                 resource_arn: key_arn,
                 principal_arn,
                 error_code,
+                region,
+                event_id,
+                username,
+                access_key_id,
+                read_only,
                 limit: limit.clamp(1, audit_ops::LOOKUP_MAX_RECORDS),
                 ..AuditQuery::default()
             };

@@ -381,6 +381,37 @@ async fn failures_are_recorded_with_their_error() {
         1
     );
     assert!(lookup(&server.data_dir, &["--start", "2100-01-01T00:00:00Z"]).is_empty());
+    // The filters LookupEvents also has, against the same filter over every record.
+    let all = lookup(&server.data_dir, &[]);
+    let count = |f: &dyn Fn(&Value) -> bool| all.iter().filter(|r| f(r)).count();
+    let one = lookup(
+        &server.data_dir,
+        &["--event-id", r["eventID"].as_str().unwrap()],
+    );
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["requestID"], r["requestID"]);
+    let user = all
+        .iter()
+        .find(|r| r["userIdentity"]["type"] == "IAMUser")
+        .expect("a call by an IAM user");
+    let name = user["userIdentity"]["userName"].as_str().unwrap();
+    let access_key = user["userIdentity"]["accessKeyId"].as_str().unwrap();
+    for (args, expect) in [
+        (
+            ["--username", name],
+            count(&|r| r["userIdentity"]["userName"] == name),
+        ),
+        (
+            ["--access-key-id", access_key],
+            count(&|r| r["userIdentity"]["accessKeyId"] == access_key),
+        ),
+        (["--read-only", "false"], count(&|r| r["readOnly"] == false)),
+        (["--read-only", "true"], count(&|r| r["readOnly"] == true)),
+        (["--region", "eu-west-3"], 0),
+    ] {
+        assert!(expect > 0 || args[0] == "--region", "{args:?}");
+        assert_eq!(lookup(&server.data_dir, &args).len(), expect, "{args:?}");
+    }
 }
 
 #[tokio::test]
