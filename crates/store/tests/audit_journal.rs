@@ -1246,3 +1246,61 @@ async fn a_busy_second_is_read_from_its_newest_runs() {
     assert!(e.to_string().contains("is not a record"), "{e}");
     close(log);
 }
+
+/// Lookups pass runs over by their time range, their seq range and each record's event time in
+/// the record list, so an edit to any of them that would hide records from lookups is found by
+/// reading the run: a record outside its run's edited time range, or whose listed time is not
+/// its own, comes back without query columns for `verify` to report, and a seq range that does
+/// not match the record list is a corrupt index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_to_what_lookups_pass_runs_over_by_are_reported() {
+    let f = Fixture::new();
+    f.write(MIN_CAPACITY, 1..=10, Callers::InOrder).await;
+    f.write(MIN_CAPACITY, 11..=20, Callers::InOrder).await;
+    let c = rusqlite::Connection::open(&f.index).unwrap();
+    let (first, last) = first_run(&c);
+    let log = f.open(MIN_CAPACITY);
+    let mismatched = |seqs: std::ops::RangeInclusive<i64>| {
+        seqs.map(|s| format!("record {s}'s query columns do not match its content"))
+            .collect::<Vec<_>>()
+    };
+    let edits = [
+        // The run ends a second earlier: its last record is outside it.
+        (
+            "UPDATE audit_batches SET max_time = max_time - 1000 WHERE first_seq = ?1",
+            last..=last,
+        ),
+        // The first record's listed event time (bytes 5..12 of its entry) moved.
+        (
+            "UPDATE audit_batches SET entries = CAST(substr(entries, 1, 4) || X'0000000000000000'
+                 || substr(entries, 13) AS BLOB) WHERE first_seq = ?1",
+            first..=first,
+        ),
+    ];
+    let (max_time, entries): (i64, Vec<u8>) = c
+        .query_row(
+            "SELECT max_time, entries FROM audit_batches WHERE first_seq = ?1",
+            [first],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    for (edit, expect) in edits {
+        c.execute(edit, [first]).unwrap();
+        let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+        assert_eq!(report.chains[0].problems, mismatched(expect), "{edit}");
+        c.execute(
+            "UPDATE audit_batches SET max_time = ?1, entries = ?2 WHERE first_seq = ?3",
+            rusqlite::params![max_time, entries, first],
+        )
+        .unwrap();
+        let report = verify(&*log, &f.signer.public_key()).await.unwrap();
+        assert!(report.ok, "{report:?}");
+    }
+    c.execute(
+        "UPDATE audit_batches SET last_seq = last_seq - 1 WHERE first_seq = ?1",
+        [first],
+    )
+    .unwrap();
+    reads_and_verify_fail(&f, &log, "holds more records than its last seq says").await;
+    close(log);
+}

@@ -121,16 +121,32 @@ struct Run {
     prev_hash: [u8; 32],
     entries: Vec<u8>,
     summary: Option<Vec<u8>>,
+    min_time: i64,
+    max_time: i64,
 }
 
-/// A run's row as read: chain, first seq, where its JSON starts, the hash before it, entries,
-/// summary.
-type RunRow = (String, i64, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+/// A run's row as read.
+struct RunRow {
+    chain: String,
+    first_seq: i64,
+    json_at: i64,
+    prev_hash: Vec<u8>,
+    entries: Vec<u8>,
+    summary: Option<Vec<u8>>,
+    last_seq: i64,
+    min_time: i64,
+    max_time: i64,
+}
 
-/// The columns [`Run::from_row`] reads, in order.
-const RUN_COLUMNS: &str = "chain, first_seq, json_at, prev_hash, entries, summary";
-/// The column after them.
-const AFTER_RUN_COLUMNS: usize = 6;
+/// The columns [`Run::from_row`] reads, in order (lookups read some before the rest).
+const RUN_COLUMNS: &str =
+    "chain, first_seq, json_at, prev_hash, entries, summary, last_seq, min_time, max_time";
+const CHAIN: usize = 0;
+const FIRST_SEQ: usize = 1;
+const SUMMARY: usize = 5;
+const LAST_SEQ: usize = 6;
+const MIN_TIME: usize = 7;
+const MAX_TIME: usize = 8;
 
 /// The one run `filter` (a `WHERE` clause and what follows, over `?1` = chain and `?2`)
 /// selects, if any.
@@ -153,31 +169,58 @@ fn one_run(
 
 impl Run {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
+        Ok(RunRow {
+            chain: r.get(CHAIN)?,
+            first_seq: r.get(FIRST_SEQ)?,
+            json_at: r.get(2)?,
+            prev_hash: r.get(3)?,
+            entries: r.get(4)?,
+            summary: r.get(SUMMARY)?,
+            last_seq: r.get(LAST_SEQ)?,
+            min_time: r.get(MIN_TIME)?,
+            max_time: r.get(MAX_TIME)?,
+        })
     }
 
+    /// The row checked for shape: a record list of whole entries, as many as its seq range
+    /// says, and a well-formed summary.
     fn new(row: RunRow) -> Result<Run, StoreError> {
-        let (chain, first_seq, json_at, prev_hash, entries, summary) = row;
+        let RunRow {
+            chain,
+            first_seq,
+            entries,
+            ..
+        } = &row;
         if entries.is_empty() || entries.len() % ENTRY != 0 {
             return Err(StoreError::Corrupt(format!(
                 "audit index run at {chain}/{first_seq} has a malformed record list"
             )));
         }
-        Summary::parse(summary.as_deref(), &chain, first_seq)?;
+        let held = (entries.len() / ENTRY) as u64;
+        let first = to_u64(row.first_seq)?;
+        match to_u64(row.last_seq)?.checked_sub(first) {
+            Some(span) if span + 1 == held => {}
+            Some(span) if span + 1 > held => {
+                return Err(StoreError::Corrupt(format!(
+                    "audit index run at {chain}/{first_seq} holds fewer records than its last seq says"
+                )));
+            }
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "audit index run at {chain}/{first_seq} holds more records than its last seq says"
+                )));
+            }
+        }
+        Summary::parse(row.summary.as_deref(), chain, *first_seq)?;
         Ok(Run {
-            chain,
-            first_seq: to_u64(first_seq)?,
-            json_at: to_u64(json_at)?,
-            prev_hash: arr(prev_hash)?,
-            entries,
-            summary,
+            first_seq: first,
+            json_at: to_u64(row.json_at)?,
+            prev_hash: arr(row.prev_hash)?,
+            entries: row.entries,
+            summary: row.summary,
+            min_time: row.min_time,
+            max_time: row.max_time,
+            chain: row.chain,
         })
     }
 
@@ -203,8 +246,10 @@ impl Run {
 
     /// The records `keep(seq, event_time)` selects and whose JSON `wanted` accepts, in seq
     /// order, at most `max`: their JSON read from the record files and their query columns
-    /// derived from it. A record the run's summary does not cover (an edited index) comes without
-    /// query columns, which `verify` reports.
+    /// derived from it. A record the run's row misdescribes (an edited index: its event time
+    /// not the one in its entry or outside the run's time range, or values the summary does not
+    /// hold — what lookups pass runs over by) comes without query columns, which `verify`
+    /// reports.
     fn records(
         &self,
         files: &RecordFiles,
@@ -259,7 +304,12 @@ impl Run {
                     let mut index = AuditIndex::derive(&json).map_err(|e| {
                         StoreError::Corrupt(format!("audit record {seq} is not a record: {e}"))
                     })?;
-                    if summary.as_ref().is_some_and(|s| !s.covers(&index)) {
+                    let t = index.event_time_millis;
+                    if t != time
+                        || t < self.min_time
+                        || t > self.max_time
+                        || summary.as_ref().is_some_and(|s| !s.covers(&index))
+                    {
                         index = AuditIndex::default();
                     }
                     out.push(AuditRecord {
@@ -388,7 +438,7 @@ pub(super) fn lookup(
     }
     let mut st = c
         .prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS}, max_time, min_time, last_seq FROM audit_batches
+            "SELECT {RUN_COLUMNS} FROM audit_batches
              WHERE max_time >= ?1 AND min_time <= ?2 ORDER BY max_time DESC, chain DESC, last_seq DESC"
         ))
         .map_err(internal)?;
@@ -398,14 +448,14 @@ pub(super) fn lookup(
     let mut found: Vec<AuditRecord> = Vec::new();
     while let Some(row) = rows.next().map_err(internal)? {
         let chain = row
-            .get_ref(0)
+            .get_ref(CHAIN)
             .map_err(internal)?
             .as_str()
             .map_err(|e| internal(e.into()))?;
-        let first_seq: i64 = row.get(1).map_err(internal)?;
-        let max_time: i64 = row.get(AFTER_RUN_COLUMNS).map_err(internal)?;
-        let min_time: i64 = row.get(AFTER_RUN_COLUMNS + 1).map_err(internal)?;
-        let last_seq = to_u64(row.get(AFTER_RUN_COLUMNS + 2).map_err(internal)?)?;
+        let first_seq: i64 = row.get(FIRST_SEQ).map_err(internal)?;
+        let max_time: i64 = row.get(MAX_TIME).map_err(internal)?;
+        let min_time: i64 = row.get(MIN_TIME).map_err(internal)?;
+        let last_seq = to_u64(row.get(LAST_SEQ).map_err(internal)?)?;
         // Each record of the run sorts between these two in the lookup order.
         let (newest, oldest) = (
             (max_time, chain, last_seq),
@@ -427,7 +477,7 @@ pub(super) fn lookup(
         if !wanted.is_empty() {
             // Passed over without copying its record list when its summary rules it out.
             let bytes = row
-                .get_ref(AFTER_RUN_COLUMNS - 1)
+                .get_ref(SUMMARY)
                 .map_err(internal)?
                 .as_blob_or_null()
                 .map_err(|e| internal(e.into()))?;
