@@ -41,10 +41,6 @@ const ACCESS_KEY: u8 = 6;
 const ERROR_CODE: u8 = 7;
 const EVENT_ID: u8 = 8;
 const RESOURCE: u8 = 9;
-/// Fields with one value per record, in the order [`record_values`] yields them.
-const SINGLE: [u8; 8] = [
-    ACCOUNT, REGION, EVENT_NAME, PRINCIPAL, USERNAME, ACCESS_KEY, ERROR_CODE, EVENT_ID,
-];
 
 fn hash(field: u8, value: &str) -> u64 {
     let mut h = SipHasher13::new_with_keys(KEYS.0, KEYS.1);
@@ -53,17 +49,18 @@ fn hash(field: u8, value: &str) -> u64 {
     h.finish()
 }
 
-/// A record's single-valued fields, in [`SINGLE`]'s order (`None` where it has none).
-fn record_values(ix: &AuditIndex) -> [Option<&str>; 8] {
+/// A record's single-valued fields, each with its field's tag (`None` where it has none); its
+/// resources are the other values.
+fn record_values(ix: &AuditIndex) -> [(u8, Option<&str>); 8] {
     [
-        Some(ix.account.as_str()),
-        Some(ix.region.as_str()),
-        Some(ix.event_name.as_str()),
-        ix.principal_arn.as_deref(),
-        ix.username.as_deref(),
-        ix.access_key_id.as_deref(),
-        ix.error_code.as_deref(),
-        Some(ix.event_id.as_str()),
+        (ACCOUNT, Some(ix.account.as_str())),
+        (REGION, Some(ix.region.as_str())),
+        (EVENT_NAME, Some(ix.event_name.as_str())),
+        (PRINCIPAL, ix.principal_arn.as_deref()),
+        (USERNAME, ix.username.as_deref()),
+        (ACCESS_KEY, ix.access_key_id.as_deref()),
+        (ERROR_CODE, ix.error_code.as_deref()),
+        (EVENT_ID, Some(ix.event_id.as_str())),
     ]
 }
 
@@ -104,11 +101,7 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn add(&mut self, ix: &'a AuditIndex) {
-        for ((field, value), previous) in SINGLE
-            .into_iter()
-            .zip(record_values(ix))
-            .zip(&mut self.previous)
-        {
+        for ((field, value), previous) in record_values(ix).into_iter().zip(&mut self.previous) {
             if let Some(v) = value
                 && *previous != Some(v)
             {
@@ -181,9 +174,8 @@ impl<'a> Summary<'a> {
 
     /// Whether the filter was given every value of `ix`.
     pub(super) fn covers(&self, ix: &AuditIndex) -> bool {
-        SINGLE
+        record_values(ix)
             .into_iter()
-            .zip(record_values(ix))
             .all(|(field, v)| v.is_none_or(|v| self.holds(hash(field, v))))
             && ix.resources.iter().all(|r| self.holds(hash(RESOURCE, r)))
     }
